@@ -1,0 +1,267 @@
+#include "rooms/testing.h"
+
+#include <cstdio>
+
+namespace rooms::testing {
+
+std::vector<std::string> TestConnection::receivedTags() const {
+  std::vector<std::string> out;
+  json::Parser p;
+  for (auto& f : received_) {
+    if (p.parse(f, f.size() + 1)) continue;
+    auto& v = p.root();
+    auto m = v.IsObject() ? v.FindMember("_tag") : v.MemberEnd();
+    out.push_back(v.IsObject() && m != v.MemberEnd() && m->value.IsString() ? m->value.GetString() : "");
+  }
+  return out;
+}
+
+void TestConnection::close(std::uint32_t code, std::string_view reason) {
+  if (!open_) return;
+  open_ = false;
+  closeCode_ = code;
+  closeReason_ = std::string(reason);
+  rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.closed(slot_, code, reason, b); });
+}
+
+void TestConnection::receiveRaw(std::string_view text) {
+  if (!open_) return;
+  rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.message(slot_, text, false, b); });
+}
+
+void TestConnection::receiveBinary(std::string_view bytes) {
+  if (!open_) return;
+  rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.message(slot_, bytes, true, b); });
+}
+
+Reply RoomClient::send(std::string_view id, std::string_view eventJson) {
+  return rt_->request(rt_->instance(name_, id),
+                      [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.send(req, eventJson, b); });
+}
+Reply RoomClient::getState(std::string_view id) {
+  return rt_->request(rt_->instance(name_, id),
+                      [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.getState(req, b); });
+}
+Reply RoomClient::getConnections(std::string_view id, std::optional<std::string_view> tag) {
+  return rt_->request(rt_->instance(name_, id),
+                      [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.getConnections(req, tag, b); });
+}
+Reply RoomClient::broadcast(std::string_view id, std::string_view msgJson) {
+  return rt_->request(rt_->instance(name_, id),
+                      [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.broadcast(req, msgJson, b); });
+}
+Reply RoomClient::fireAlarm(std::string_view id) {
+  return rt_->request(rt_->instance(name_, id),
+                      [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.fireAlarm(req, b); });
+}
+Reply RoomClient::upgrade(std::string_view id, std::string_view optsJson, TestConnection** conn) {
+  rt_->lastAccepted_ = nullptr;
+  Reply r = rt_->request(rt_->instance(name_, id),
+                         [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) { c.upgrade(req, optsJson, b); });
+  if (conn) *conn = r.ok ? rt_->lastAccepted_ : nullptr;
+  return r;
+}
+
+std::vector<ConnectionRecord> Instance::loadConnections() {
+  std::vector<ConnectionRecord> out;
+  for (auto& [slot, s] : sockets) {
+    if (!s->open_) continue;
+    ConnectionRecord rec;
+    rec.slot = slot;
+    rec.tags.push_back(std::string(kIdTagPrefix) + s->id_);
+    for (auto& t : s->tags_) rec.tags.push_back(t);
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+std::string Instance::loadAttachment(std::uint32_t slot) {
+  ++rt->attachmentLoads_;
+  auto it = sockets.find(slot);
+  return it == sockets.end() ? std::string() : it->second->attachment_;
+}
+
+InMemoryRuntime::InMemoryRuntime(const Registry& registry, double startMs) : registry_(registry), now_(startMs) {}
+InMemoryRuntime::~InMemoryRuntime() = default;
+
+Instance& InMemoryRuntime::instance(std::string_view name, std::string_view id) {
+  std::string key = std::string(name) + '\n' + std::string(id);
+  auto it = instances_.find(key);
+  if (it != instances_.end()) return *it->second;
+  auto inst = std::make_unique<Instance>();
+  inst->rt = this;
+  inst->name = std::string(name);
+  inst->id = std::string(id);
+  auto& ref = *inst;
+  instances_.emplace(key, std::move(inst));
+  return ref;
+}
+
+RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
+  if (!inst.core) {
+    auto created = registry_.create(inst.name, inst.id, inst);
+    if (!created) {
+      // A room type the registry lacks: stand in a core that refuses everything.
+      struct Missing final : RoomInstanceBase {
+        std::string n, i;
+        std::string_view name() const override { return n; }
+        std::string_view id() const override { return i; }
+        void refuse(std::uint32_t req, EffectBatch& out) {
+          Error e = RoomNotFoundError{n};
+          out.reply(req, false, tagOf(e), errorToJson(e));
+        }
+        void upgrade(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
+        void message(std::uint32_t, std::string_view, bool, EffectBatch&) override {}
+        void closed(std::uint32_t, std::uint32_t, std::string_view, EffectBatch&) override {}
+        void alarm(std::uint32_t r, int, bool, EffectBatch& o) override { refuse(r, o); }
+        void fireAlarm(std::uint32_t r, EffectBatch& o) override { refuse(r, o); }
+        void send(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
+        void getState(std::uint32_t r, EffectBatch& o) override { refuse(r, o); }
+        void getConnections(std::uint32_t r, std::optional<std::string_view>, EffectBatch& o) override { refuse(r, o); }
+        void broadcast(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
+        void resume(std::uint32_t, bool, std::string_view, std::string_view, EffectBatch&) override {}
+        std::size_t inFlight() const override { return 0; }
+      };
+      auto m = std::make_unique<Missing>();
+      m->n = inst.name;
+      m->i = inst.id;
+      inst.core = std::move(m);
+    } else {
+      inst.core = std::move(created.value());
+    }
+  }
+  return *inst.core;
+}
+
+void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
+  EffectReader r(batch.data(), batch.size());
+  Effect e;
+  while (r.next(e)) {
+    switch (e.kind) {
+      case EffectKind::Accept: {
+        auto c = std::make_unique<TestConnection>();
+        c->rt_ = this;
+        c->inst_ = &inst;
+        c->slot_ = e.slot;
+        for (auto t : e.tags) {
+          if (t.substr(0, kIdTagPrefix.size()) == kIdTagPrefix) c->id_ = std::string(t.substr(kIdTagPrefix.size()));
+          else c->tags_.emplace_back(t);
+        }
+        c->attachment_ = std::string(e.bytes);
+        lastAccepted_ = c.get();
+        auto& place = inst.sockets[e.slot];
+        if (place) inst.closedSockets.push_back(std::move(place));
+        place = std::move(c);
+        break;
+      }
+      case EffectKind::Frame:
+        for (auto s : e.slots) {
+          auto it = inst.sockets.find(s);
+          if (it != inst.sockets.end() && it->second->open_) it->second->received_.emplace_back(e.bytes);
+        }
+        break;
+      case EffectKind::Close: {
+        auto it = inst.sockets.find(e.slot);
+        if (it != inst.sockets.end() && it->second->open_) {
+          it->second->open_ = false;
+          it->second->closeCode_ = e.code;
+          it->second->closeReason_ = std::string(e.reason);
+          // The client answers the close; the platform then reports it.
+          pendingCloses_.emplace_back(&inst, e.slot);
+        }
+        break;
+      }
+      case EffectKind::Attach: {
+        auto it = inst.sockets.find(e.slot);
+        if (it != inst.sockets.end()) it->second->attachment_ = std::string(e.bytes);
+        break;
+      }
+      case EffectKind::Put:
+        inst.storage[std::string(e.key)] = std::string(e.bytes);
+        break;
+      case EffectKind::Delete:
+        inst.storage.erase(std::string(e.key));
+        break;
+      case EffectKind::SetAlarm:
+        inst.alarm = e.time;
+        inst.alarmRetry = 0;
+        break;
+      case EffectKind::ClearAlarm:
+        inst.alarm.reset();
+        break;
+      case EffectKind::Call: {
+        ++siblingCalls_;
+        std::string room(e.room), id(e.id), payload(e.bytes);
+        std::uint32_t callId = e.callId;
+        auto op = static_cast<CallOp>(e.op);
+        Instance& target = instance(room, id);
+        Reply rep = request(target, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
+          switch (op) {
+            case CallOp::Send: c.send(req, payload, b); break;
+            case CallOp::GetState: c.getState(req, b); break;
+            case CallOp::Broadcast: c.broadcast(req, payload, b); break;
+          }
+        });
+        EffectBatch next;
+        core(inst).resume(callId, rep.ok, rep.tag, rep.payload, next);
+        apply(inst, next);
+        break;
+      }
+      case EffectKind::Reply:
+        replies_[e.req] = Reply{e.ok, std::string(e.tag), std::string(e.bytes)};
+        break;
+      case EffectKind::Log:
+        logs_.emplace_back(e.bytes);
+        break;
+    }
+  }
+}
+
+void InMemoryRuntime::drainCloses() {
+  while (!pendingCloses_.empty()) {
+    auto [inst, slot] = pendingCloses_.front();
+    pendingCloses_.erase(pendingCloses_.begin());
+    EffectBatch b;
+    core(*inst).closed(slot, 1000, "", b);
+    apply(*inst, b);
+  }
+}
+
+void InMemoryRuntime::advance(std::chrono::milliseconds d) {
+  double target = now_ + static_cast<double>(d.count());
+  for (;;) {
+    // The earliest due alarm across all instances.
+    Instance* next = nullptr;
+    for (auto& [_, inst] : instances_)
+      if (inst->alarm && *inst->alarm <= target && (!next || *inst->alarm < *next->alarm)) next = inst.get();
+    if (!next) break;
+    if (*next->alarm > now_) now_ = *next->alarm;
+    next->alarm.reset();
+    int retry = next->alarmRetry;
+    Reply r = request(*next, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
+      c.alarm(req, retry, retry > 0, b);
+    });
+    if (!r.ok && retry < 6 && !next->alarm) {
+      next->alarm = now_ + 2000.0 * (1 << retry);
+      next->alarmRetry = retry + 1;
+    } else if (r.ok && !next->alarm) {
+      next->alarmRetry = 0;
+    }
+  }
+  now_ = target;
+}
+
+void InMemoryRuntime::hibernate() {
+  attachmentLoads_ = 0;
+  for (auto& [_, inst] : instances_) inst->core.reset();
+}
+
+std::optional<double> InMemoryRuntime::alarmOf(std::string_view name, std::string_view id) {
+  return instance(name, id).alarm;
+}
+
+std::optional<std::string> InMemoryRuntime::stored(std::string_view name, std::string_view id, std::string_view key) {
+  return instance(name, id).load(key);
+}
+
+}  // namespace rooms::testing

@@ -1,0 +1,229 @@
+// The in-memory runtime: the same room code as on Cloudflare, driven by a
+// host that keeps sockets, storage and the alarm in memory, with a clock the
+// test controls. It applies the effect batches exactly as the Durable Object
+// shim does (same wire format), so handler tests exercise the real path.
+//
+//   rooms::testing::InMemoryRuntime rt(registry);
+//   auto alice = rt.connect<Chat>("room-1", {.id = "alice", .initialState = {"alice", rt.now()}});
+//   alice->receive(chat::Event{chat::Say{"hi"}});
+//   rt.room("chat").getState("room-1");
+//   rt.advance(std::chrono::seconds(30));   // fires due alarms, with retries
+//   rt.hibernate();                         // drop every instance; sockets and storage stay
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rooms/room.h"
+
+namespace rooms::testing {
+
+class InMemoryRuntime;
+struct Instance;
+
+// What a request to a room answered.
+struct Reply {
+  bool ok = false;
+  std::string tag;      // error _tag, empty when ok
+  std::string payload;  // the value's JSON, or the error's JSON
+  explicit operator bool() const { return ok; }
+};
+
+// The client end of a socket.
+class TestConnection {
+ public:
+  const std::string& id() const { return id_; }
+  const std::vector<std::string>& tags() const { return tags_; }
+  // Frames the server sent, as JSON text, oldest first.
+  const std::vector<std::string>& received() const { return received_; }
+  // The `_tag` of each received frame.
+  std::vector<std::string> receivedTags() const;
+  template <class B>
+  std::vector<B> receivedAs() const {
+    std::vector<B> out;
+    Decoder d;
+    for (auto& f : received_) {
+      B v;
+      if (!d.decode(f, v)) out.push_back(std::move(v));
+    }
+    return out;
+  }
+  void clearReceived() { received_.clear(); }
+  bool isOpen() const { return open_; }
+  std::optional<std::uint32_t> closeCode() const { return closeCode_; }
+  const std::string& closeReason() const { return closeReason_; }
+
+  // The client closes; the room runs onClose.
+  void close(std::uint32_t code = 1000, std::string_view reason = "");
+  // A typed event, encoded as the client would send it.
+  template <class E>
+  void receive(const E& event) {
+    auto text = encodeToString(event);
+    receiveRaw(text ? *text : std::string());
+  }
+  // Raw text, as received from the wire (for validation tests).
+  void receiveRaw(std::string_view text);
+  void receiveBinary(std::string_view bytes);
+
+ private:
+  friend class InMemoryRuntime;
+  friend struct Instance;
+  InMemoryRuntime* rt_ = nullptr;
+  Instance* inst_ = nullptr;
+  std::uint32_t slot_ = 0;
+  std::string id_;
+  std::vector<std::string> tags_;
+  std::vector<std::string> received_;
+  std::string attachment_;
+  bool open_ = true;
+  std::optional<std::uint32_t> closeCode_;
+  std::string closeReason_;
+};
+
+// Direct calls to one room type, as the worker-side client makes them.
+class RoomClient {
+ public:
+  Reply send(std::string_view id, std::string_view eventJson);
+  template <class E>
+  Reply sendEvent(std::string_view id, const E& event) {
+    auto text = encodeToString(event);
+    return send(id, text ? *text : std::string());
+  }
+  Reply getState(std::string_view id);
+  Reply getConnections(std::string_view id, std::optional<std::string_view> tag = std::nullopt);
+  Reply broadcast(std::string_view id, std::string_view msgJson);
+  Reply fireAlarm(std::string_view id);
+  // The upgrade with options as JSON (as the JS client sends them).
+  Reply upgrade(std::string_view id, std::string_view optsJson, TestConnection** conn = nullptr);
+
+ private:
+  friend class InMemoryRuntime;
+  RoomClient(InMemoryRuntime* rt, std::string name) : rt_(rt), name_(std::move(name)) {}
+  InMemoryRuntime* rt_;
+  std::string name_;
+};
+
+class InMemoryRuntime {
+ public:
+  explicit InMemoryRuntime(const Registry& registry, double startMs = 1'700'000'000'000.0);
+  ~InMemoryRuntime();
+
+  // Connects a test client; runs onConnect. On failure returns the error
+  // reply (UpgradeError etc.) and no connection.
+  template <class R>
+  Result<TestConnection*> connect(std::string_view id, typename RoomInstance<R>::Upgrade up);
+  // The last reply of connect(), for its error details.
+  const Reply& lastReply() const { return last_; }
+
+  RoomClient room(std::string_view name) { return RoomClient(this, std::string(name)); }
+
+  double now() const { return now_; }
+  // Moves the clock and runs every alarm that falls due, retrying failed
+  // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does.
+  void advance(std::chrono::milliseconds d);
+  void setEnv(std::string key, std::string value) { env_[std::move(key)] = std::move(value); }
+
+  // Simulates hibernation: every room instance is dropped; sockets,
+  // attachments, storage and alarms stay. The next event rebuilds it.
+  void hibernate();
+
+  // Inspection for tests.
+  std::optional<double> alarmOf(std::string_view name, std::string_view id);
+  std::optional<std::string> stored(std::string_view name, std::string_view id, std::string_view key);
+  // Attachment reads since the last hibernate, across all rooms.
+  std::size_t attachmentLoads() const { return attachmentLoads_; }
+  const std::vector<std::string>& logs() const { return logs_; }
+  // Sibling calls applied (Call effects), across all rooms.
+  std::size_t siblingCalls() const { return siblingCalls_; }
+
+ private:
+  friend class TestConnection;
+  friend class RoomClient;
+  friend struct Instance;
+
+  Instance& instance(std::string_view name, std::string_view id);
+  RoomInstanceBase& core(Instance& inst);
+  // Runs `fn(core, batch, req)`, applies the batch (and what follows from
+  // it: sibling calls, client close replies) and returns the request's reply.
+  template <class Fn>
+  Reply request(Instance& inst, Fn&& fn);
+  void apply(Instance& inst, const EffectBatch& batch);
+  void drainCloses();
+
+  const Registry& registry_;
+  double now_;
+  std::map<std::string, std::string, std::less<>> env_;
+  std::map<std::string, std::unique_ptr<Instance>, std::less<>> instances_;
+  std::uint32_t nextReq_ = 1;
+  std::map<std::uint32_t, Reply> replies_;
+  std::vector<std::pair<Instance*, std::uint32_t>> pendingCloses_;
+  std::size_t attachmentLoads_ = 0;
+  std::size_t siblingCalls_ = 0;
+  std::uint32_t nextId_ = 1;
+  std::vector<std::string> logs_;
+  Reply last_;
+  TestConnection* lastAccepted_ = nullptr;
+};
+
+// One room instance with its simulated platform.
+struct Instance final : Host {
+  InMemoryRuntime* rt = nullptr;
+  std::string name, id;
+  std::unique_ptr<RoomInstanceBase> core;
+  std::map<std::string, std::string, std::less<>> storage;
+  std::optional<double> alarm;
+  int alarmRetry = 0;
+  // slot → client end; kept across hibernation like the platform's sockets.
+  std::map<std::uint32_t, std::unique_ptr<TestConnection>> sockets;
+  // Client ends whose slot was reused; kept so tests' pointers stay valid.
+  std::vector<std::unique_ptr<TestConnection>> closedSockets;
+
+  double now() override { return rt->now_; }
+  std::string randomId() override { return "conn-" + std::to_string(rt->nextId_++); }
+  std::optional<std::string> load(std::string_view key) override {
+    auto it = storage.find(key);
+    if (it == storage.end()) return std::nullopt;
+    return it->second;
+  }
+  std::vector<ConnectionRecord> loadConnections() override;
+  std::string loadAttachment(std::uint32_t slot) override;
+  std::optional<std::string> env(std::string_view key) override {
+    auto it = rt->env_.find(key);
+    if (it == rt->env_.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+template <class Fn>
+Reply InMemoryRuntime::request(Instance& inst, Fn&& fn) {
+  std::uint32_t req = nextReq_++;
+  EffectBatch batch;
+  fn(core(inst), batch, req);
+  apply(inst, batch);
+  drainCloses();
+  auto it = replies_.find(req);
+  if (it == replies_.end()) return Reply{false, "Pending", "{}"};
+  Reply r = std::move(it->second);
+  replies_.erase(it);
+  return r;
+}
+
+template <class R>
+Result<TestConnection*> InMemoryRuntime::connect(std::string_view id, typename RoomInstance<R>::Upgrade up) {
+  Instance& inst = instance(R::name, id);
+  lastAccepted_ = nullptr;
+  last_ = request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
+    static_cast<RoomInstance<R>&>(c).connect(req, std::move(up), b);
+  });
+  if (!last_.ok) {
+    if (last_.tag == UpgradeError::tag) return UpgradeError{last_.payload, 0};
+    return RoomError{last_.tag + ": " + last_.payload};
+  }
+  return lastAccepted_;
+}
+
+}  // namespace rooms::testing
