@@ -13,6 +13,13 @@ void appendJsonString(std::string& out, std::string_view s) {
 }
 }  // namespace detail
 
+static bool isIdentifier(std::string_view k);
+
+void detail::appendTsKey(std::string& out, std::string_view k) {
+  if (isIdentifier(k)) out += k;
+  else appendJsonString(out, k);
+}
+
 std::string describeValue(const json::Value* v) {
   if (!v) return "missing";
   switch (v->GetType()) {

@@ -28,8 +28,10 @@
 // A struct with a `tag` encodes and requires `"_tag": tag`.
 //
 // Decode policy: unknown keys are dropped (the default of Effect Schema) or,
-// with ExtraFields::Reject, refused; a duplicate key is always refused, since
-// JSON parsers disagree on which copy wins.
+// with ExtraFields::Reject, refused; a duplicate of a key the schema reads is
+// always refused, since JSON parsers disagree on which copy wins. (Duplicates
+// among dropped keys are dropped with them.) An optional key, when present,
+// must hold a value of its type: null only if that type is nullable.
 #pragma once
 
 #include <cmath>
@@ -206,7 +208,16 @@ bool decodeStruct(const json::Value& v, S& out, DecodeCtx& c) {
         return;
       }
       seen |= 1ull << i;
-      if (!decodeValue(m->value, out.*(f.member), c)) {
+      auto& member = out.*(f.member);
+      bool decoded;
+      // An optional key, when present, holds the value itself: null is not
+      // "absent" (it would be dropped by an optional nullable field).
+      if constexpr (IsOptional<std::decay_t<decltype(member)>>::value) {
+        decoded = f.optional ? decodeValue(m->value, member.emplace(), c) : decodeValue(m->value, member, c);
+      } else {
+        decoded = decodeValue(m->value, member, c);
+      }
+      if (!decoded) {
         c.key(k);
         ok = false;
       }
@@ -226,7 +237,12 @@ bool decodeStruct(const json::Value& v, S& out, DecodeCtx& c) {
   }
   bool ok = true;
   forEach(fs, [&](const auto& f, std::size_t i) {
-    if (!ok || f.optional || (seen & (1ull << i))) return;
+    if (!ok || (seen & (1ull << i))) return;
+    if (f.optional) {
+      // `out` may hold an earlier value; an absent key leaves no trace of it.
+      if constexpr (IsOptional<typename std::decay_t<decltype(f)>::type>::value) (out.*(f.member)).reset();
+      return;
+    }
     c.key(f.name);
     ok = c.fail(schemaTypeName<typename std::decay_t<decltype(f)>::type>(), nullptr);
   });
@@ -420,6 +436,8 @@ std::string typeScript() {
 
 namespace detail {
 void appendJsonString(std::string& out, std::string_view s);
+// A property name: bare when it is an identifier, quoted otherwise.
+void appendTsKey(std::string& out, std::string_view k);
 }
 
 template <class T>
@@ -536,7 +554,7 @@ void writeTypeScript(std::string& out) {
     forEach(T::schema(), [&](const auto& f, std::size_t) {
       using F = typename std::decay_t<decltype(f)>::type;
       out += "readonly ";
-      appendJsonString(out, f.name);
+      appendTsKey(out, f.name);
       if (f.optional) {
         out += "?: ";
         if constexpr (IsOptional<F>::value) writeTypeScript<typename F::value_type>(out);

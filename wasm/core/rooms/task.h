@@ -16,7 +16,6 @@
 #include <coroutine>
 namespace rooms::coro {
 using std::coroutine_handle;
-using std::noop_coroutine;
 using std::suspend_always;
 }  // namespace rooms::coro
 #else
@@ -24,12 +23,18 @@ using std::suspend_always;
 #include <experimental/coroutine>
 namespace rooms::coro {
 using std::experimental::coroutine_handle;
-using std::experimental::noop_coroutine;
 using std::experimental::suspend_always;
 }  // namespace rooms::coro
 #endif
 
 namespace rooms {
+
+namespace detail {
+// Resumes h from a plain function. Inside a coroutine, clang 14 turns a
+// resume in tail position into a Wasm tail call, which the Emscripten 3.1.6
+// toolchain does not enable; keeping the call out of line avoids that.
+[[gnu::noinline]] inline void resumeOutOfLine(coro::coroutine_handle<> h) { h.resume(); }
+}  // namespace detail
 
 template <class T>
 class [[nodiscard]] Task {
@@ -41,11 +46,13 @@ class [[nodiscard]] Task {
 
     Task get_return_object() { return Task(coro::coroutine_handle<promise_type>::from_promise(*this)); }
     coro::suspend_always initial_suspend() noexcept { return {}; }
+    // Resumes the awaiting coroutine, if any. Not symmetric transfer (see
+    // resumeOutOfLine); handler nesting is shallow, so the stack cost of plain
+    // resumption does not matter.
     struct Final {
       bool await_ready() noexcept { return false; }
-      coro::coroutine_handle<> await_suspend(coro::coroutine_handle<promise_type> h) noexcept {
-        auto next = h.promise().continuation;
-        return next ? next : coro::noop_coroutine();
+      void await_suspend(coro::coroutine_handle<promise_type> h) noexcept {
+        if (auto next = h.promise().continuation) detail::resumeOutOfLine(next);
       }
       void await_resume() noexcept {}
     };
@@ -72,9 +79,9 @@ class [[nodiscard]] Task {
 
   // Awaiting a task runs it; the awaiter resumes when it finishes.
   bool await_ready() const noexcept { return false; }
-  coro::coroutine_handle<> await_suspend(coro::coroutine_handle<> awaiting) noexcept {
+  void await_suspend(coro::coroutine_handle<> awaiting) noexcept {
     h_.promise().continuation = awaiting;
-    return h_;
+    detail::resumeOutOfLine(h_);
   }
   T await_resume() {
     if (h_.promise().exception) std::rethrow_exception(h_.promise().exception);

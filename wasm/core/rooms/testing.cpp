@@ -21,7 +21,9 @@ void TestConnection::close(std::uint32_t code, std::string_view reason) {
   open_ = false;
   closeCode_ = code;
   closeReason_ = std::string(reason);
+  closing_ = true;
   rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.closed(slot_, code, reason, b); });
+  closing_ = false;
 }
 
 void TestConnection::receiveRaw(std::string_view text) {
@@ -65,7 +67,7 @@ Reply RoomClient::upgrade(std::string_view id, std::string_view optsJson, TestCo
 std::vector<ConnectionRecord> Instance::loadConnections() {
   std::vector<ConnectionRecord> out;
   for (auto& [slot, s] : sockets) {
-    if (!s->open_) continue;
+    if (!s->open_ && !s->closing_) continue;
     ConnectionRecord rec;
     rec.slot = slot;
     rec.tags.push_back(std::string(kIdTagPrefix) + s->id_);
@@ -215,6 +217,18 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
         break;
     }
   }
+}
+
+Error InMemoryRuntime::upgradeFailure(const Reply& r) {
+  if (r.tag != UpgradeError::tag) return RoomError{r.tag + ": " + r.payload};
+  UpgradeError e{r.payload, 0};
+  json::Parser p;
+  if (!p.parse(r.payload, r.payload.size() + 1) && p.root().IsObject()) {
+    auto& v = p.root();
+    if (auto m = v.FindMember("message"); m != v.MemberEnd() && m->value.IsString()) e.message = m->value.GetString();
+    if (auto m = v.FindMember("status"); m != v.MemberEnd() && m->value.IsNumber()) e.status = static_cast<int>(m->value.GetDouble());
+  }
+  return e;
 }
 
 void InMemoryRuntime::drainCloses() {

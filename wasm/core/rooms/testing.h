@@ -80,6 +80,9 @@ class TestConnection {
   std::vector<std::string> received_;
   std::string attachment_;
   bool open_ = true;
+  // Set while the platform reports this client's close: the socket is still
+  // listed then, so a core woken by the close finds it and runs onClose.
+  bool closing_ = false;
   std::optional<std::uint32_t> closeCode_;
   std::string closeReason_;
 };
@@ -153,6 +156,9 @@ class InMemoryRuntime {
   Reply request(Instance& inst, Fn&& fn);
   void apply(Instance& inst, const EffectBatch& batch);
   void drainCloses();
+  // The error of a failed connect(): an UpgradeError keeps its message and
+  // HTTP status; anything else becomes a RoomError naming the tag.
+  static Error upgradeFailure(const Reply& r);
 
   const Registry& registry_;
   double now_;
@@ -219,10 +225,7 @@ Result<TestConnection*> InMemoryRuntime::connect(std::string_view id, typename R
   last_ = request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
     static_cast<RoomInstance<R>&>(c).connect(req, std::move(up), b);
   });
-  if (!last_.ok) {
-    if (last_.tag == UpgradeError::tag) return UpgradeError{last_.payload, 0};
-    return RoomError{last_.tag + ": " + last_.payload};
-  }
+  if (!last_.ok) return upgradeFailure(last_);
   return lastAccepted_;
 }
 

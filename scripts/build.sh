@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds both targets from the same sources:
+#   build/native  the core, tests, benchmarks and the schema exporter (g++)
+#   build/wasm    dist/wasm/core.{mjs,wasm} for the worker, and the same
+#                 doctest suite compiled to Wasm (Emscripten)
+# then the generated JS metadata and the deployable bundle (dist/bundle).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NODE_PATH=/usr/share/nodejs   # Debian's emcc finds acorn there
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+JOBS=${JOBS:-$(nproc)}
+say() { printf '[build] %s\n' "$*"; }
+
+say "native (build/native)"
+cmake -S . -B build/native -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
+cmake --build build/native -j"$JOBS"
+
+say "wasm (build/wasm)"
+emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/wasm -j"$JOBS"
+
+say "registry metadata (dist/wasm/rooms.meta.js, rooms.d.ts)"
+build/native/rooms_schemas --meta > dist/wasm/rooms.meta.js
+build/native/rooms_schemas --ts > dist/wasm/rooms.d.ts
+
+say "worker bundle (dist/bundle)"
+npx wrangler deploy --dry-run --outdir dist/bundle --logpath /dev/null 2>&1 | grep -E 'Total Upload|error|Error' || true
+test -f dist/bundle/index.js || { echo "[build] ERROR: wrangler did not produce dist/bundle/index.js" >&2; exit 1; }
+say "done"

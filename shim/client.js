@@ -1,0 +1,55 @@
+// The worker-side client: promise-based calls to room instances through a
+// Durable Object namespace binding. One instance per (room type, id).
+
+import { errorFromReply, RoomsError } from "./errors.js";
+
+export function makeClient(namespace, roomNames) {
+  const known = new Set(roomNames);
+  const stubOf = (name, id) => namespace.get(namespace.idFromName(`${name}:${id}`));
+  const call = async (name, id, op, arg) => {
+    const r = await stubOf(name, String(id)).roomsRequest(name, String(id), op, arg);
+    if (!r.ok) throw errorFromReply(r);
+    return r.text;
+  };
+  const json = (text) => (text === "" ? undefined : JSON.parse(text));
+
+  return {
+    // Throws RoomNotFoundError for a name the registry lacks.
+    room(name) {
+      if (!known.has(name)) {
+        throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, name });
+      }
+      return {
+        // A direct event (no connection): onEvent with ctx.connection null.
+        send: async (id, event) => void (await call(name, id, "send", JSON.stringify(event))),
+        // The room state, or null before the first save.
+        getState: async (id) => json(await call(name, id, "getState")),
+        // [{id, tags, state}], optionally only connections with `tag`.
+        getConnections: async (id, tag) => json(await call(name, id, "getConnections", tag ?? null)),
+        broadcast: async (id, msg) => void (await call(name, id, "broadcast", JSON.stringify(msg))),
+        fireAlarm: async (id) => void (await call(name, id, "fireAlarm")),
+        // Upgrades `request` into a socket of this room. Resolves with the 101
+        // response, or with 409 when onDuplicate is "reject" and the id is
+        // connected; other failures throw UpgradeError (with .status).
+        upgrade: async (id, request, opts = {}) => {
+          const c = opts.connection ?? {};
+          const wire = {
+            id: c.id ?? null,
+            tags: c.tags ?? [],
+            meta: c.meta ?? null,
+            initialState: c.initialState,
+            onDuplicate: opts.onDuplicate ?? "allow",
+          };
+          const headers = new Headers(request.headers);
+          headers.set("x-rooms-name", name);
+          headers.set("x-rooms-id", String(id));
+          headers.set("x-rooms-upgrade", encodeURIComponent(JSON.stringify(wire)));
+          const res = await stubOf(name, String(id)).fetch(new Request(request.url, { method: "GET", headers }));
+          if (res.status === 101 || res.status === 409) return res;
+          const body = await res.json().catch(() => ({ _tag: "UpgradeError", message: `status ${res.status}` }));
+          throw new RoomsError({ ...body, status: res.status });
+        },
+      };
+    },
+  };
+}
