@@ -23,7 +23,12 @@ say "registry metadata (dist/wasm/rooms.meta.js, rooms.d.ts)"
 build/native/rooms_schemas --meta > dist/wasm/rooms.meta.js
 build/native/rooms_schemas --ts > dist/wasm/rooms.d.ts
 
-say "worker bundle (dist/bundle)"
-npx wrangler deploy --dry-run --outdir dist/bundle --logpath /dev/null 2>&1 | grep -E 'Total Upload|error|Error' || true
-test -f dist/bundle/index.js || { echo "[build] ERROR: wrangler did not produce dist/bundle/index.js" >&2; exit 1; }
+bundle() {  # config outdir
+  rm -rf "$2"
+  npx wrangler deploy --dry-run --config "$1" --outdir "$PWD/$2" 2>&1 | grep -E 'Total Upload|ERROR|rror:' || true
+  test -f "$2/index.js" || { echo "[build] ERROR: wrangler did not produce $2/index.js" >&2; exit 1; }
+}
+say "worker bundles (dist/bundle: the chat example; dist/test-bundle: the e2e test worker)"
+bundle wrangler.jsonc dist/bundle
+bundle tests/e2e/worker/wrangler.jsonc dist/test-bundle
 say "done"

@@ -2,12 +2,12 @@
 // Durable Object namespace binding. One instance per (room type, id).
 
 import { errorFromReply, RoomsError } from "./errors.js";
+import { roomRequest, stubOf } from "./request.js";
 
 export function makeClient(namespace, roomNames) {
   const known = new Set(roomNames);
-  const stubOf = (name, id) => namespace.get(namespace.idFromName(`${name}:${id}`));
   const call = async (name, id, op, arg) => {
-    const r = await stubOf(name, String(id)).roomsRequest(name, String(id), op, arg);
+    const r = await roomRequest(namespace, name, String(id), op, arg);
     if (!r.ok) throw errorFromReply(r);
     return r.text;
   };
@@ -44,7 +44,7 @@ export function makeClient(namespace, roomNames) {
           headers.set("x-rooms-name", name);
           headers.set("x-rooms-id", String(id));
           headers.set("x-rooms-upgrade", encodeURIComponent(JSON.stringify(wire)));
-          const res = await stubOf(name, String(id)).fetch(new Request(request.url, { method: "GET", headers }));
+          const res = await stubOf(namespace, name, String(id)).fetch(new Request(request.url, { method: "GET", headers }));
           if (res.status === 101 || res.status === 409) return res;
           const body = await res.json().catch(() => ({ _tag: "UpgradeError", message: `status ${res.status}` }));
           throw new RoomsError({ ...body, status: res.status });

@@ -12,6 +12,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { Effect, loadCore } from "./core.js";
 import { errorJson, RoomsError } from "./errors.js";
+import { roomRequest } from "./request.js";
 
 const IDENTITY_KEY = "rooms:identity";
 // The reply of requests lost to a trap. The client sees no stack.
@@ -57,7 +58,11 @@ export function makeRoomsDurableObject(config) {
       this.io = [];            // platform promises of the current events
     }
 
-    // ---- RPC surface used by the client and by sibling rooms ----------------
+    // ---- Requests from the client and from sibling rooms ----------------------
+    //
+    // Both arrive as fetch, not RPC: a socket closed by the room while it
+    // handles an RPC call completes its close handshake only after ~10 s in
+    // workerd, while the same close made in a fetch completes at once.
 
     async roomsRequest(name, id, op, arg) {
       const ready = await this.ready(name, id);
@@ -74,8 +79,13 @@ export function makeRoomsDurableObject(config) {
       });
     }
 
-    // The upgrade. The client passes the room and the options in headers.
+    // Requests: {room, id, op, arg} in the body, the reply {ok, tag, text} as
+    // JSON. Upgrades: the room and the options in headers.
     async fetch(request) {
+      if (request.headers.get("x-rooms-op") !== null) {
+        const { room, id, op, arg } = await request.json();
+        return Response.json(await this.roomsRequest(room, id, op, arg));
+      }
       const name = request.headers.get("x-rooms-name");
       const id = request.headers.get("x-rooms-id");
       const opts = request.headers.get("x-rooms-upgrade");
@@ -142,8 +152,9 @@ export function makeRoomsDurableObject(config) {
       const slot = this.slotOf(ws);
       if (slot === undefined) return;
       this.slots.delete(ws);
-      delete this.sockets[slot];
+      // onClose may read the connection's attachment: drop the socket after.
       this.apply(this.guard((core) => core.closed(slot, code, reason)));
+      delete this.sockets[slot];
       await this.settle();
     }
 
@@ -275,8 +286,8 @@ export function makeRoomsDurableObject(config) {
           case Effect.Close:
             try {
               this.sockets[e.slot].close(e.code, e.text);
-            } catch {
-              // The socket is already closing.
+            } catch (err) {
+              console.warn(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`);
             }
             break;
           case Effect.Attach:
@@ -318,9 +329,7 @@ export function makeRoomsDurableObject(config) {
     async sibling(e) {
       let r;
       try {
-        const ns = this.env[binding];
-        const stub = ns.get(ns.idFromName(`${e.room}:${e.id}`));
-        r = await stub.roomsRequest(e.room, e.id, e.op, e.text);
+        r = await roomRequest(this.env[binding], e.room, e.id, e.op, e.text);
       } catch (err) {
         r = { ok: false, tag: "RoomError", text: JSON.stringify({ _tag: "RoomError", message: String(err?.message ?? err) }) };
       }

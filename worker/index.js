@@ -35,7 +35,7 @@ async function readSay(request) {
     throw new RoomsError({ _tag: "RoomValidationError", message: "body is not JSON", path: "$", expected: "JSON object", found: "invalid JSON" });
   }
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new RoomsError({ _tag: "RoomValidationError", message: "body must be a JSON object with a text field", path: "$", expected: "object", found: Array.isArray(body) ? "array" : typeof body });
+    throw new RoomsError({ _tag: "RoomValidationError", message: "body must be a JSON object with a text field", path: "$", expected: "object", found: body === null ? "null" : Array.isArray(body) ? "array" : typeof body });
   }
   // The room's event schema checks the rest (e.g. `$.text` must be a string).
   return { ...body, _tag: "Say" };

@@ -82,8 +82,8 @@ std::optional<RoomValidationError> Parser::parse(std::string_view text, std::siz
   const char* what = nullptr;
   if (std::size_t at = findInvalid(text, &what); at != std::string_view::npos) {
     reset();
-    return RoomValidationError{"$", "valid JSON", std::string("invalid JSON (") + what + ") at byte " + std::to_string(at),
-                               {}};
+    std::string found = std::string("invalid JSON (") + what + ") at byte " + std::to_string(at);
+    return RoomValidationError{"$", "valid JSON", std::move(found), {}};
   }
   return std::nullopt;
 }

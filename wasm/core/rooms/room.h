@@ -224,6 +224,12 @@ class CallAwaitable final : public PendingCall {
 
 // ctx.room<Other>(): typed calls to instances of another registered room type.
 // Each returns an awaitable: `auto r = co_await ctx.room<Notes>().getState("n1");`
+//
+// Pass events and messages as named values, not as brace-initialised
+// temporaries in the co_await expression: GCC 12 destroys such temporaries
+// twice when the handler suspends (a double free). Clang is not affected.
+//   const notes::Event ev = notes::Add{"x"};
+//   auto r = co_await ctx.room<Notes>().send("n1", ev);
 template <class O>
 class SiblingRoom {
  public:

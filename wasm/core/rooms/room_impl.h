@@ -408,7 +408,20 @@ Task<Status> RoomInstance<R>::runChannel(Flight& f) {
   }
 #endif
   if (!s.ok() && !isPurge(s) && onError && *onError) {
-    Status handled = co_await (*onError)(*f.ctx, s.error());
+    Status handled;
+    // An exception from onError must not escape either: the room reads this
+    // coroutine's result when it finishes.
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    try {
+#endif
+      handled = co_await (*onError)(*f.ctx, s.error());
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+    } catch (const std::exception& e) {
+      handled = RoomExecutionError{phaseName(f.phase), std::string("onError threw: ") + e.what()};
+    } catch (...) {
+      handled = RoomExecutionError{phaseName(f.phase), "onError threw an exception of unknown type"};
+    }
+#endif
     if (!handled.ok() && !isPurge(handled)) logError(std::string(phaseName(f.phase)) + " onError failed: " + describe(handled.error()));
   }
   co_return s;

@@ -321,7 +321,15 @@ bool decodeValue(const json::Value& v, T& out, DecodeCtx& c) {
     out.clear();
     out.reserve(v.Size());
     for (json::SizeType i = 0; i < v.Size(); ++i) {
-      if (!decodeValue(v[i], out.emplace_back(), c)) {
+      bool ok;
+      if constexpr (std::is_same_v<T, std::vector<bool>>) {  // elements are bits, not bools
+        bool b = false;
+        ok = decodeValue(v[i], b, c);
+        out.push_back(b);
+      } else {
+        ok = decodeValue(v[i], out.emplace_back(), c);
+      }
+      if (!ok) {
         c.index(i);
         return false;
       }

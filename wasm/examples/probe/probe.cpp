@@ -74,7 +74,9 @@ Task<Status> onEvent(Ctx& ctx, const Event& ev) {
     // Straight-line code across two platform calls.
     auto state = co_await ctx.room<chat::Chat>().getState(a->roomId);
     if (!state) co_return state.status();
-    auto sent = co_await ctx.room<chat::Chat>().send(a->roomId, chat::Say{a->text});
+    // A named event, not a temporary inside the co_await (see SiblingRoom).
+    const chat::Event say = chat::Say{a->text};
+    auto sent = co_await ctx.room<chat::Chat>().send(a->roomId, say);
     if (!sent) co_return sent.status();
     std::optional<double> count;
     if (*state) count = (*state)->messageCount;

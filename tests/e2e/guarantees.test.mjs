@@ -1,0 +1,314 @@
+// The guarantees of durable-rooms, proved on workerd (Miniflare): hibernation,
+// alarms, durability across a restart, crash recovery, purge, duplicates,
+// close codes and typed client errors. Driven through the e2e test worker
+// (tests/e2e/worker), which exposes the whole client API, with the probe room
+// (wasm/examples/probe) and the chat room.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { startServer } from "./server.mjs";
+import { clientPool, delay, openSocket, tagged, toWsUrl, uniqueId, waitUntil } from "./helpers.mjs";
+
+// workerd hibernates an idle Durable Object after 10 s (hard-coded locally).
+const IDLE_MS = 12_500;
+
+let server;
+before(async () => {
+  server = await startServer({ worker: "test" });
+});
+after(async () => {
+  await server?.close();
+});
+
+function connect(base, room, id, opts) {
+  return openSocket(toWsUrl(base, `/ws/${room}/${encodeURIComponent(id)}?opts=${encodeURIComponent(JSON.stringify(opts))}`));
+}
+const probe = (base, room, id, name = id, extra = {}) =>
+  connect(base, "probe", room, { connection: { id, initialState: { name }, ...extra } });
+const chat = (base, room, userId) =>
+  connect(base, "chat", room, { connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } } });
+
+async function call(base, room, id, op, arg) {
+  const res = await fetch(`${base}/call/${room}/${encodeURIComponent(id)}/${op}`, {
+    method: "POST",
+    body: arg === undefined ? "" : JSON.stringify(arg),
+  });
+  return res.json();
+}
+async function value(base, room, id, op, arg) {
+  const r = await call(base, room, id, op, arg);
+  assert.equal(r.ok, true, `${op} failed: ${JSON.stringify(r.error)}`);
+  return r.value;
+}
+
+// The tests use rooms of their own, so they run side by side: the idle waits
+// of hibernation and of close handshakes overlap.
+describe("guarantees on workerd", { concurrency: true }, () => {
+  describe("hibernation", { concurrency: true }, () => {
+    test("a room that hibernated with sockets open comes back whole", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("hib");
+      const chatRoom = uniqueId("hibchat");
+      const a = await pool.add(probe(base, room, "a", "Ann", { tags: ["team:red"] }));
+      const b = await pool.add(probe(base, room, "b", "Bob", { tags: ["team:blue"] }));
+      const alice = await pool.add(chat(base, chatRoom, "alice"));
+      const bob = await pool.add(chat(base, chatRoom, "bob"));
+      await alice.waitFor(tagged("UserJoined", { userId: "bob" }));
+
+      a.send({ _tag: "Ping" });
+      const before = await a.waitFor(tagged("Pong"));
+      assert.equal(before.connection, "a/Ann");
+      // An alarm that falls due after the idle period.
+      const alarmAt = Date.now() + IDLE_MS + 2_000;
+      a.send({ _tag: "Schedule", inMs: alarmAt - Date.now() });
+      const scheduled = await waitUntil(async () => {
+        a.send({ _tag: "Ping" });
+        const p = await a.waitFor(tagged("Pong"), { from: a.mark() });
+        return p.nextAlarm !== null && p;
+      });
+      const sinceWakeBefore = scheduled.sinceWake;
+      assert.ok(sinceWakeBefore >= 2);
+
+      // Nothing may keep the objects awake: no messages, no timers in them.
+      const aMark = a.mark();
+      const aliceMark = alice.mark();
+      const bobMark = bob.mark();
+      await delay(IDLE_MS);
+
+      // The core was rebuilt (its in-memory ping counter restarted) and the
+      // sender is the right typed connection, its state read from the attachment.
+      a.send({ _tag: "Ping" });
+      const woke = await a.waitFor(tagged("Pong"), { from: aMark });
+      assert.equal(woke.sinceWake, 1, "the room did not hibernate (the core kept its counter)");
+      assert.equal(woke.connection, "a/Ann");
+      assert.equal(woke.nextAlarm, scheduled.nextAlarm, "nextAlarm after the wake");
+      const bPong = await b.waitFor(tagged("Pong"), { from: 0, description: "broadcast after wake" });
+      assert.ok(bPong);
+
+      // Connections with ids, tags and attachment state; byTag.
+      const all = await value(base, "probe", room, "getConnections");
+      assert.deepEqual(all.map((c) => [c.id, c.tags, c.state.name]).sort(), [["a", ["team:red"], "Ann"], ["b", ["team:blue"], "Bob"]]);
+      const red = await value(base, "probe", room, "getConnections", "team:red");
+      assert.deepEqual(red.map((c) => c.id), ["a"]);
+
+      // Chat after the wake: broadcasts work, onConnect did not run again.
+      alice.send({ _tag: "Say", text: "after the wake" });
+      await bob.waitFor(tagged("Message", { text: "after the wake", userId: "alice" }), { from: bobMark });
+      assert.deepEqual(alice.since(aliceMark).filter((m) => m._tag === "UserJoined"), []);
+      assert.deepEqual(bob.since(bobMark).filter((m) => m._tag === "UserJoined"), []);
+      // onClose after the wake reports the right connection.
+      await bob.close(1000);
+      await alice.waitFor(tagged("UserLeft", { userId: "bob" }), { from: aliceMark });
+
+      // The alarm scheduled before the hibernation runs.
+      const ran = await a.waitFor(tagged("AlarmRan"), { from: aMark, timeout: 8_000 });
+      assert.equal(ran.retryCount, 0);
+    });
+  });
+
+  describe("alarms", { concurrency: true }, () => {
+    test("scheduleIn runs onAlarm; cancelSchedule stops it; fireAlarm runs it now", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("alarm");
+      const a = await pool.add(probe(base, room, "a"));
+      a.send({ _tag: "Schedule", inMs: 200 });
+      const ran = await a.waitFor(tagged("AlarmRan"));
+      assert.deepEqual([ran.alarms, ran.retryCount, ran.failure], [1, 0, null]);
+
+      let mark = a.mark();
+      a.send({ _tag: "Schedule", inMs: 400 });
+      a.send({ _tag: "Cancel" });
+      a.send({ _tag: "Ping" });
+      const pong = await a.waitFor(tagged("Pong"), { from: mark });
+      assert.equal(pong.nextAlarm, null);
+      await delay(800);
+      assert.deepEqual(a.since(mark).filter((m) => m._tag === "AlarmRan"), []);
+
+      mark = a.mark();
+      await value(base, "probe", room, "fireAlarm");
+      const fired = await a.waitFor(tagged("AlarmRan"), { from: mark });
+      assert.equal(fired.alarms, 2);
+    });
+
+    test("a failing onAlarm is retried by the platform and the retry sees systemFailure", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("retry");
+      const a = await pool.add(probe(base, room, "a"));
+      a.send({ _tag: "FailAlarms", times: 1 });
+      a.send({ _tag: "Schedule", inMs: 100 });
+      const first = await a.waitFor(tagged("AlarmRan"));
+      assert.deepEqual([first.retryCount, first.failure], [0, null]);
+      // workerd retries after ~2 s (exponential backoff from 2 s).
+      const retry = await a.waitFor(tagged("AlarmRan", { alarms: 2 }), { timeout: 8_000 });
+      assert.ok(retry.retryCount >= 1, `retryCount ${retry.retryCount}`);
+      assert.match(retry.failure ?? "", /alarm failure requested/);
+    });
+  });
+
+  describe("durability", { concurrency: true }, () => {
+    test("state and schedule survive a restart; a frame is only seen once its save is durable", async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "rooms-persist-"));
+      const room = uniqueId("durable");
+      const pRoom = uniqueId("durable-probe");
+      let s = await startServer({ worker: "test", persistTo: dir });
+      try {
+        const alice = await chat(s.url, room, "alice");
+        for (const text of ["one", "two", "three"]) alice.send({ _tag: "Say", text });
+        // The third Message arriving means its save was durable (output gate):
+        // kill the runtime at once, without closing anything gracefully.
+        await alice.waitFor(tagged("Message", { text: "three" }));
+        const p = await probe(s.url, pRoom, "p");
+        p.send({ _tag: "Schedule", inMs: 120_000 });
+        p.send({ _tag: "Ping" });
+        const pong = await p.waitFor(tagged("Pong"));
+        alice.terminate();
+        p.terminate();
+        await s.close();
+
+        s = await startServer({ worker: "test", persistTo: dir });
+        const state = await value(s.url, "chat", room, "getState");
+        assert.equal(state.messageCount, 3);
+        const p2 = await probe(s.url, pRoom, "p2");
+        p2.send({ _tag: "Ping" });
+        const pong2 = await p2.waitFor(tagged("Pong"));
+        assert.equal(pong2.nextAlarm, pong.nextAlarm);
+        assert.equal(pong2.events, pong.events + 1);
+        await p2.close();
+      } finally {
+        await s.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("crash recovery", { concurrency: true }, () => {
+    test("a trapping handler fails its event only; the room is rebuilt and keeps serving", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("crash");
+      const ids = ["a", "b", "c"];
+      const clients = await pool.all(ids.map((id) => probe(base, room, id, id.toUpperCase())));
+      const pongFrom = (i) => tagged("Pong", { connection: `${ids[i]}/${ids[i].toUpperCase()}` });
+      let served = 0;
+      // Normal traffic from one client, a trap from another, traffic again.
+      for (const [i, kind] of ["abort", "unreachable", "oob", "throw"].entries()) {
+        const s = i % 3;
+        const o = (i + 1) % 3;
+        let mark = clients[o].mark();
+        clients[o].send({ _tag: "Ping" });
+        await clients[o].waitFor(pongFrom(o), { from: mark });
+        served += 1;
+        // The sender's Ping follows its Trap on the same socket; the others see
+        // the Pong broadcast.
+        mark = clients[o].mark();
+        clients[s].send({ _tag: "Trap", kind });
+        clients[s].send({ _tag: "Ping" });
+        const pong = await clients[o].waitFor(pongFrom(s), { from: mark });
+        served += 1;
+        // The trapped event's effects were dropped; every served event counted.
+        assert.equal(pong.events, served, `after ${kind}`);
+        assert.equal(pong.sinceWake, 1, `core rebuilt after ${kind}`);
+      }
+      for (const cl of clients) assert.equal(cl.isOpen, true);
+      const conns = await value(base, "probe", room, "getConnections");
+      assert.deepEqual(conns.map((x) => [x.id, x.state.name]).sort(), [["a", "A"], ["b", "B"], ["c", "C"]]);
+
+      // A direct send that traps answers RoomExecutionError, with no stack.
+      const r = await call(base, "probe", room, "send", { _tag: "Trap", kind: "unreachable" });
+      assert.equal(r.ok, false);
+      assert.equal(r.error._tag, "RoomExecutionError");
+      assert.doesNotMatch(JSON.stringify(r.error), /wasm-function|\.js:\d+|\bat \w/);
+      assert.equal((await value(base, "probe", room, "getState")).events, served);
+    });
+  });
+
+  describe("purge", { concurrency: true }, () => {
+    test("purge clears state and alarm, keeps sockets, and the room starts from null", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("purge");
+      const a = await pool.add(probe(base, room, "a"));
+      a.send({ _tag: "Schedule", inMs: 60_000 });
+      a.send({ _tag: "Ping" });
+      const pong = await a.waitFor(tagged("Pong"));
+      assert.notEqual(pong.nextAlarm, null);
+      await value(base, "probe", room, "send", { _tag: "Purge" });
+      assert.equal(await value(base, "probe", room, "getState"), null);
+      assert.equal(a.isOpen, true);
+      const mark = a.mark();
+      a.send({ _tag: "Ping" });
+      const after = await a.waitFor(tagged("Pong"), { from: mark });
+      assert.deepEqual([after.events, after.nextAlarm], [1, null]);
+    });
+  });
+
+  describe("connections", { concurrency: true }, () => {
+    test("onDuplicate: allow keeps both, replace closes the old with 1012, reject answers 409", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("dup");
+      // allow is the default: both stay.
+      const first = await pool.add(probe(base, room, "u", "first"));
+      const second = await pool.add(probe(base, room, "u", "second"));
+      assert.equal((await value(base, "probe", room, "getConnections")).length, 2);
+
+      await assert.rejects(
+        connect(base, "probe", room, { connection: { id: "u", initialState: { name: "x" } }, onDuplicate: "reject" }),
+        (e) => e.status === 409 && JSON.parse(e.body)._tag === "UpgradeError",
+      );
+      const replacing = await pool.add(
+        connect(base, "probe", room, { connection: { id: "u", initialState: { name: "new" } }, onDuplicate: "replace" }),
+      );
+      // The old sockets get the close frame at once, but local workerd ends
+      // the TCP connection of a socket closed outside its own event only after
+      // ~10 s, and a client reports the close only then.
+      for (const old of [first, second]) {
+        const info = await waitUntil(() => old.closeInfo, { timeout: 15_000 });
+        assert.equal(info.code, 1012);
+      }
+      const conns = await value(base, "probe", room, "getConnections");
+      assert.deepEqual(conns.map((c) => [c.id, c.state.name]), [["u", "new"]]);
+      assert.equal(replacing.isOpen, true);
+    });
+
+    test("a close code chosen by the room reaches the client", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("kick");
+      const a = await pool.add(probe(base, room, "a"));
+      a.send({ _tag: "Kick", id: "a", code: 4004, reason: "kicked" });
+      const info = await waitUntil(() => a.closeInfo);
+      assert.deepEqual([info.code, info.reason], [4004, "kicked"]);
+    });
+
+    test("client errors carry the core's _tag", async () => {
+      const base = server.url;
+      const room = uniqueId("errors");
+      const cases = [
+        [await call(base, "nope", room, "getState"), "RoomNotFoundError"],
+        [await call(base, "probe", room, "send", { _tag: "Nope" }), "RoomValidationError"],
+        [await call(base, "probe", room, "send", { _tag: "Fail", message: "boom" }), "RoomExecutionError"],
+        [await call(base, "probe", room, "broadcast", { _tag: "Pong" }), "RoomValidationError"],
+      ];
+      for (const [r, tag] of cases) {
+        assert.equal(r.ok, false);
+        assert.equal(r.error._tag, tag, JSON.stringify(r.error));
+        assert.equal(typeof r.error.message, "string");
+      }
+      const invalid = cases[1][0].error;
+      assert.equal(invalid.path, "$._tag");
+      assert.ok(invalid.allowedTags.includes("Ping"));
+      const tooMany = await connect(base, "probe", room, {
+        connection: { id: "t", tags: Array.from({ length: 10 }, (_, i) => `t${i}`), initialState: { name: "t" } },
+      }).catch((e) => e);
+      assert.equal(tooMany.status, 400);
+      assert.equal(JSON.parse(tooMany.body)._tag, "UpgradeError");
+    });
+  });
+});

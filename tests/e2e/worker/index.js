@@ -1,0 +1,49 @@
+// A worker for end-to-end tests: the same core and shim as the chat example,
+// with the whole client API reachable over HTTP so tests can drive every room
+// type (chat and probe) with any upgrade options.
+//
+//   GET  /ws/:room/:id?opts=<UpgradeOpts JSON>   client.room(room).upgrade(id, request, opts)
+//   POST /call/:room/:id/:op   body: the argument  client.room(room)[op](id, arg)
+//        → 200 {ok: true, value} | {ok: false, error: {_tag, message, ...}}
+
+import wasm from "../../../dist/wasm/core.wasm";
+import factory from "../../../dist/wasm/core.mjs";
+import { roomNames } from "../../../dist/wasm/rooms.meta.js";
+import { makeRooms, RoomsError } from "../../../shim/index.js";
+
+const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+export const RoomsDO = rooms.DO;
+
+const plain = (e) => {
+  if (!(e instanceof RoomsError)) return { _tag: "NotARoomsError", message: String(e?.message ?? e) };
+  const { stack, name, ...fields } = e;
+  return { ...fields, message: e.message };
+};
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const client = rooms.client(env.ROOMS);
+    let m = url.pathname.match(/^\/ws\/([^/]+)\/([^/]+)$/);
+    if (m) {
+      try {
+        const opts = JSON.parse(url.searchParams.get("opts") ?? "{}");
+        return await client.room(m[1]).upgrade(decodeURIComponent(m[2]), request, opts);
+      } catch (e) {
+        return Response.json(plain(e), { status: e.status ?? 500 });
+      }
+    }
+    m = url.pathname.match(/^\/call\/([^/]+)\/([^/]+)\/([a-zA-Z]+)$/);
+    if (m && request.method === "POST") {
+      const text = await request.text();
+      try {
+        const arg = text === "" ? undefined : JSON.parse(text);
+        const value = await client.room(m[1])[m[3]](decodeURIComponent(m[2]), arg);
+        return Response.json({ ok: true, value: value ?? null });
+      } catch (e) {
+        return Response.json({ ok: false, error: plain(e) });
+      }
+    }
+    return new Response("not found", { status: 404 });
+  },
+};
