@@ -58,11 +58,7 @@ export function makeRoomsDurableObject(config) {
       this.io = [];            // platform promises of the current events
     }
 
-    // ---- Requests from the client and from sibling rooms ----------------------
-    //
-    // Both arrive as fetch, not RPC: a socket closed by the room while it
-    // handles an RPC call completes its close handshake only after ~10 s in
-    // workerd, while the same close made in a fetch completes at once.
+    // ---- Requests from the client and from sibling rooms (RPC) ----------------
 
     async roomsRequest(name, id, op, arg) {
       const ready = await this.ready(name, id);
@@ -79,13 +75,8 @@ export function makeRoomsDurableObject(config) {
       });
     }
 
-    // Requests: {room, id, op, arg} in the body, the reply {ok, tag, text} as
-    // JSON. Upgrades: the room and the options in headers.
+    // The upgrade: the room and the options come in headers.
     async fetch(request) {
-      if (request.headers.get("x-rooms-op") !== null) {
-        const { room, id, op, arg } = await request.json();
-        return Response.json(await this.roomsRequest(room, id, op, arg));
-      }
       const name = request.headers.get("x-rooms-name");
       const id = request.headers.get("x-rooms-id");
       const opts = request.headers.get("x-rooms-upgrade");
