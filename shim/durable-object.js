@@ -34,6 +34,16 @@ function answerableCode(code) {
     (code >= 3000 && code <= 4999);
 }
 
+// Binary frames reach the core as bytes: with the standard binaryType
+// ("blob") they would arrive as Blobs.
+function pinBinaryType(ws) {
+  try {
+    ws.binaryType = "arraybuffer";
+  } catch {
+    // Runtimes without a settable binaryType deliver ArrayBuffers already.
+  }
+}
+
 function escapeTag(t) {
   return t.replace(/[\\\t\n]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : "\\n"));
 }
@@ -213,14 +223,25 @@ export function makeRoomsDurableObject(config) {
       if (this.sockets) return;
       this.sockets = [];
       for (const ws of this.ctx.getWebSockets()) {
+        pinBinaryType(ws);
         this.slots.set(ws, this.sockets.length);
         this.sockets.push(ws);
       }
     }
 
+    // When the first event of a wake is a socket's close, getWebSockets() may
+    // no longer list that socket; it still gets a slot (before the core reads
+    // the table), so its onClose runs with its id, tags and state.
     slotOf(ws) {
+      const fresh = this.sockets === null;
       this.table();
-      return this.slots.get(ws);
+      let slot = this.slots.get(ws);
+      if (slot === undefined && fresh) {
+        slot = this.sockets.length;
+        this.slots.set(ws, slot);
+        this.sockets.push(ws);
+      }
+      return slot;
     }
 
     // Runs one core entry point that answers with a Reply; resolves with it.
@@ -259,6 +280,7 @@ export function makeRoomsDurableObject(config) {
           case Effect.Accept: {
             const ws = this.upgrading.get(e.req);
             this.table();
+            pinBinaryType(ws);
             this.ctx.acceptWebSocket(ws, e.tags);
             ws.serializeAttachment(e.text);
             this.sockets[e.slot] = ws;

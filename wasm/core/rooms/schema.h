@@ -389,8 +389,13 @@ bool encodeValue(json::Writer& w, const T& v) {
     return v ? encodeValue(w, *v) : w.Null();
   } else if constexpr (IsVector<T>::value) {
     if (!w.StartArray()) return false;
-    for (const auto& e : v)
-      if (!encodeValue(w, e)) return false;
+    if constexpr (std::is_same_v<T, std::vector<bool>>) {  // libc++ yields bit references
+      for (bool e : v)
+        if (!w.Bool(e)) return false;
+    } else {
+      for (const auto& e : v)
+        if (!encodeValue(w, e)) return false;
+    }
     return w.EndArray();
   } else if constexpr (IsMap<T>::value) {
     if (!w.StartObject()) return false;
