@@ -17,7 +17,7 @@ export function makeClient(namespace, roomNames) {
     // Throws RoomNotFoundError for a name the registry lacks.
     room(name) {
       if (!known.has(name)) {
-        throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, name });
+        throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, room: name });
       }
       return {
         // A direct event (no connection): onEvent with ctx.connection null.

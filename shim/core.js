@@ -41,7 +41,7 @@ export async function loadCore(wasmModule, factory, host) {
 export class Core {
   constructor(mod) {
     this.m = mod;
-    this.maxFrame = mod._rooms_max_frame();
+    this.maxFrame = 0;
   }
 
   // Writes the strings back to back into the input buffer; returns their
@@ -63,7 +63,9 @@ export class Core {
 
   init(name, id) {
     const [n, i] = this.write(name, id);
-    return this.m._rooms_init(n, i) === 0;
+    if (this.m._rooms_init(n, i) !== 0) return false;
+    this.maxFrame = this.m._rooms_max_frame();
+    return true;
   }
 
   // A WebSocket frame. Text beyond the room's frame limit is cut at one byte

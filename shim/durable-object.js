@@ -183,7 +183,7 @@ export function makeRoomsDurableObject(config) {
       const core = await loadCore(wasm, factory, this.host());
       const { name, id } = this.identity;
       if (!core.init(name, id)) {
-        throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, name });
+        throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, room: name });
       }
       this.core = core;
       return core;

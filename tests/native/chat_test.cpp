@@ -570,3 +570,20 @@ TEST_CASE("chat: a slot freed before hibernation is reused after it without conf
   CHECK_FALSE(alice->isOpen());
   CHECK(alice->receivedTags() == Strings{"UserJoined"});  // from before it left
 }
+
+TEST_CASE("chat: closing one of two sockets of a user does not announce that the user left") {
+  InMemoryRuntime rt(app::registry());
+  auto connect = [&](const std::string& id) {
+    auto r = rt.connect<chat::Chat>("tabs", {.id = id, .initialState = {id, rt.now()}});
+    REQUIRE(r.ok());
+    return r.value();
+  };
+  auto* tab1 = connect("alice");
+  auto* tab2 = connect("alice");
+  auto* bob = connect("bob");
+  bob->clearReceived();
+  tab1->close(1000);
+  CHECK(bob->receivedTags().empty());
+  tab2->close(1000);
+  CHECK(bob->receivedTags() == std::vector<std::string>{"UserLeft"});
+}

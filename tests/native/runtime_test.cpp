@@ -541,7 +541,7 @@ TEST_CASE("runtime: the client's calls to an unregistered room type answer RoomN
                   rt.room("nope").upgrade("x", R"({"initialState":{}})")}) {
     CHECK_FALSE(r.ok);
     CHECK(r.tag == "RoomNotFoundError");
-    CHECK(stringField(r.payload, "name") == "nope");
+    CHECK(stringField(r.payload, "room") == "nope");
   }
 }
 
@@ -1067,4 +1067,83 @@ TEST_CASE("runtime: a suspended handler's reply comes in the batch that resumes 
   b.clear();
   room.resume(999, true, "", "", b);
   CHECK(b.empty());
+}
+
+// ---- Review fixes ------------------------------------------------------------------
+
+namespace {
+// Room types with the probe's schemas and a single test handler.
+struct ProbeSchemas {
+  using State = probe::State;
+  using Connection = probe::Connection;
+  using Event = probe::Event;
+  using Broadcast = probe::Broadcast;
+};
+struct Twice : ProbeSchemas {
+  static constexpr std::string_view name = "twice";
+};
+struct Sched : ProbeSchemas {
+  static constexpr std::string_view name = "sched";
+};
+}  // namespace
+
+TEST_CASE("runtime: byId answers the earliest-connected socket of an id") {
+  InMemoryRuntime rt(app::registry());
+  auto* first = enter(rt, "dup");
+  auto* second = enter(rt, "dup");
+  auto* other = enter(rt, "other");
+  // Kick looks the id up with byId: the first socket goes, the second stays.
+  other->receive(probe::Event{probe::Kick{"dup", 4000, "first"}});
+  CHECK_FALSE(first->isOpen());
+  CHECK(first->closeCode() == 4000u);
+  CHECK(second->isOpen());
+}
+
+TEST_CASE("runtime: a broadcast to a list naming a connection twice sends it one frame") {
+  rooms::Handlers<Twice> h;
+  h.onEvent = [](rooms::RoomCtx<Twice>& ctx, const probe::Event&) -> rooms::Task<rooms::Status> {
+    auto* c = ctx.connection();
+    co_return ctx.broadcast(probe::Pong{}, {.to = std::vector<rooms::Connection<Twice>*>{c, c}});
+  };
+  rooms::Registry reg;
+  reg.add<Twice>(h);
+  InMemoryRuntime rt(reg);
+  auto* a = rt.connect<Twice>("t", {.id = "a", .initialState = {"a", std::nullopt}}).value();
+  a->receive(probe::Event{probe::Ping{}});
+  CHECK(a->received().size() == 1);
+}
+
+TEST_CASE("runtime: purge also forgets a stored alarm failure") {
+  InMemoryRuntime rt(app::registry());
+  auto* a = enter(rt, "a");
+  a->receive(probe::Event{probe::FailAlarms{1}});
+  a->receive(probe::Event{probe::Schedule{10}});
+  rt.advance(50ms);  // the alarm fails once: the failure is stored for the retry
+  REQUIRE(rt.stored("probe", kId, rooms::kAlarmFailureKey).has_value());
+  CHECK(sendProbe(rt, probe::Purge{}).ok);
+  CHECK_FALSE(rt.stored("probe", kId, rooms::kAlarmFailureKey).has_value());
+  CHECK_FALSE(rt.alarmOf("probe", kId).has_value());
+}
+
+TEST_CASE("runtime: scheduleAt refuses a time that is not finite") {
+  rooms::Handlers<Sched> h;
+  h.onEvent = [](rooms::RoomCtx<Sched>& ctx, const probe::Event&) -> rooms::Task<rooms::Status> {
+    co_return ctx.scheduleAt(std::numeric_limits<double>::infinity());
+  };
+  rooms::Registry reg;
+  reg.add<Sched>(h);
+  InMemoryRuntime rt(reg);
+  Reply r = rt.room("sched").sendEvent("s", probe::Event{probe::Ping{}});
+  CHECK(r.tag == "RoomExecutionError");
+  CHECK(contains(r.payload, "finite"));
+  CHECK_FALSE(rt.alarmOf("sched", "s").has_value());
+}
+
+TEST_CASE("runtime: the in-memory client echoes the close code the room sent") {
+  InMemoryRuntime rt(app::registry());
+  auto* a = enter(rt, "a");
+  auto* b = enter(rt, "b");
+  a->receive(probe::Event{probe::Kick{"b", 4321, "echo"}});
+  CHECK(b->closeCode() == 4321u);
+  CHECK(b->closeReason() == "echo");
 }

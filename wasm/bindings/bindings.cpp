@@ -142,8 +142,11 @@ EMSCRIPTEN_KEEPALIVE int rooms_init(std::uint32_t nameLen, std::uint32_t idLen) 
   return 0;
 }
 
-// Longest inbound frame the room accepts; the shim copies at most one byte more.
-EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_frame() { return 1u << 20; }
+// Longest inbound frame the room accepts (after rooms_init); the shim copies
+// at most one byte more.
+EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_frame() {
+  return room ? static_cast<std::uint32_t>(room->maxFrameBytes()) : 0;
+}
 
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_message(std::uint32_t slot, std::uint32_t len, int binary) {
   batch.clear();

@@ -82,7 +82,7 @@ std::string errorToJson(const Error& e) {
           str(w, "phase", v.phase);
           str(w, "cause", v.cause);
         } else if constexpr (std::is_same_v<T, RoomNotFoundError>) {
-          str(w, "name", v.name);
+          str(w, "room", v.name);  // not "name": JS errors own that property
         } else if constexpr (std::is_same_v<T, SystemFailure>) {
           num(w, "retryCount", v.retryCount);
           str(w, "cause", v.cause);
@@ -100,7 +100,7 @@ Error errorFromJson(std::string_view tag, std::string_view text) {
   if (!p.parse(text, text.size() + 1) && p.root().IsObject()) {
     auto& v = p.root();
     if (auto m = v.FindMember("message"); m != v.MemberEnd() && m->value.IsString()) message = m->value.GetString();
-    if (auto m = v.FindMember("name"); m != v.MemberEnd() && m->value.IsString()) name = m->value.GetString();
+    if (auto m = v.FindMember("room"); m != v.MemberEnd() && m->value.IsString()) name = m->value.GetString();
   }
   if (tag == RoomNotFoundError::tag) return RoomNotFoundError{name};
   if (tag == RoomExecutionError::tag) return RoomExecutionError{"sibling", message};

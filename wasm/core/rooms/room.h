@@ -146,6 +146,7 @@ class Connections {
  public:
   std::vector<Connection<R>*> all() const;
   std::vector<Connection<R>*> byTag(std::string_view tag) const;
+  // The earliest-connected open connection with this id.
   Connection<R>* byId(std::string_view id) const;
   template <class Pred>
   std::vector<Connection<R>*> filter(Pred&& pred) const {
@@ -340,6 +341,8 @@ class RoomInstanceBase {
                       EffectBatch& out) = 0;
   // Handlers still suspended on sibling calls.
   virtual std::size_t inFlight() const = 0;
+  // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
+  virtual std::size_t maxFrameBytes() const = 0;
 };
 
 class Registry {
@@ -415,6 +418,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   std::string_view name() const override { return R::name; }
   std::string_view id() const override { return id_; }
   std::size_t inFlight() const override { return flights_.size(); }
+  std::size_t maxFrameBytes() const override { return options_.maxFrameBytes; }
 
   // Typed entry points (the in-memory runtime uses these directly).
   void connect(std::uint32_t req, Upgrade up, EffectBatch& out);
@@ -516,7 +520,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   std::vector<std::uint32_t> freeSlots_;
   std::vector<std::uint32_t> order_;                // open slots in connect order
   std::unordered_map<std::string, std::vector<std::uint32_t>> byTag_;
-  std::unordered_multimap<std::string, std::uint32_t> byId_;
+  std::unordered_map<std::string, std::vector<std::uint32_t>> byId_;  // connect order
   std::vector<std::uint8_t> excluded_;              // scratch for broadcast exclusions
   std::vector<std::uint32_t> recipients_;           // scratch for broadcast recipients
 

@@ -1,6 +1,7 @@
 // Template definitions for room.h. Included at its end; not a public header.
 #pragma once
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -59,7 +60,7 @@ template <class R>
 Connection<R>* Connections<R>::byId(std::string_view id) const {
   room_->ensureConnections();
   auto it = room_->byId_.find(std::string(id));
-  return it == room_->byId_.end() ? nullptr : room_->slots_[it->second].get();
+  return it == room_->byId_.end() ? nullptr : room_->slots_[it->second.front()].get();
 }
 
 template <class R>
@@ -92,7 +93,7 @@ Status RoomCtx<R>::scheduleIn(std::chrono::milliseconds delay) {
 }
 template <class R>
 Status RoomCtx<R>::scheduleAt(double epochMs) {
-  if (!(epochMs == epochMs)) return RoomError{"scheduleAt: time is not a number"};
+  if (!std::isfinite(epochMs)) return RoomError{"scheduleAt: the time must be a finite number of milliseconds"};
   room_->setAlarm(epochMs);
   return {};
 }
@@ -110,6 +111,7 @@ PurgeSignal RoomCtx<R>::purge() {
   room_->state_.reset();
   room_->stateLoaded_ = true;
   room_->out_->erase(kStateKey);
+  room_->out_->erase(kAlarmFailureKey);
   room_->setAlarm(std::nullopt);
   return {};
 }
@@ -194,7 +196,7 @@ Connection<R>* RoomInstance<R>::bySlot(std::uint32_t slot) {
 template <class R>
 void RoomInstance<R>::index(Conn* c) {
   order_.push_back(c->slot_);
-  byId_.emplace(c->id_, c->slot_);
+  byId_[c->id_].push_back(c->slot_);
   for (auto& t : c->tags_) byTag_[t].push_back(c->slot_);
 }
 
@@ -208,12 +210,9 @@ void RoomInstance<R>::unindex(Conn* c) {
     drop(it->second);
     if (it->second.empty()) byTag_.erase(it);
   }
-  auto [b, e] = byId_.equal_range(c->id_);
-  for (auto it = b; it != e; ++it) {
-    if (it->second == c->slot_) {
-      byId_.erase(it);
-      break;
-    }
+  if (auto it = byId_.find(c->id_); it != byId_.end()) {
+    drop(it->second);
+    if (it->second.empty()) byId_.erase(it);
   }
 }
 
@@ -253,8 +252,11 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   mark(1);
   recipients_.clear();
   BroadcastError failed;
+  // excluded_: 1 = excluded, 2 = already a recipient; reset before returning.
   auto consider = [&](std::uint32_t s) {
-    if (!excluded_[s]) recipients_.push_back(s);
+    if (excluded_[s]) return;
+    excluded_[s] = 2;
+    recipients_.push_back(s);
   };
   if (opts.to) {
     for (auto* c : *opts.to) {
@@ -269,6 +271,7 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
     for (auto s : order_) consider(s);
   }
   mark(0);
+  for (auto s : recipients_) excluded_[s] = 0;
   if (!recipients_.empty()) out_->frame(*bytes, recipients_);
   if (!failed.failures.empty()) return failed;
   return {};
@@ -525,8 +528,8 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   std::string attachmentCopy(*attachment);
 
   std::vector<Conn*> same;
-  auto [b, e] = byId_.equal_range(id);
-  for (auto it = b; it != e; ++it) same.push_back(slots_[it->second].get());
+  if (auto it = byId_.find(id); it != byId_.end())
+    for (auto s : it->second) same.push_back(slots_[s].get());
   if (!same.empty()) {
     if (up.onDuplicate == OnDuplicate::Reject)
       return fail("connection id \"" + id + "\" is already connected", 409);

@@ -123,6 +123,7 @@ RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
         void broadcast(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
         void resume(std::uint32_t, bool, std::string_view, std::string_view, EffectBatch&) override {}
         std::size_t inFlight() const override { return 0; }
+        std::size_t maxFrameBytes() const override { return 0; }
       };
       auto m = std::make_unique<Missing>();
       m->n = inst.name;
@@ -169,7 +170,7 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
           it->second->closeCode_ = e.code;
           it->second->closeReason_ = std::string(e.reason);
           // The client answers the close; the platform then reports it.
-          pendingCloses_.emplace_back(&inst, e.slot);
+          pendingCloses_.push_back({&inst, e.slot, e.code, std::string(e.reason)});
         }
         break;
       }
@@ -233,11 +234,11 @@ Error InMemoryRuntime::upgradeFailure(const Reply& r) {
 
 void InMemoryRuntime::drainCloses() {
   while (!pendingCloses_.empty()) {
-    auto [inst, slot] = pendingCloses_.front();
+    PendingClose pc = std::move(pendingCloses_.front());
     pendingCloses_.erase(pendingCloses_.begin());
     EffectBatch b;
-    core(*inst).closed(slot, 1000, "", b);
-    apply(*inst, b);
+    core(*pc.inst).closed(pc.slot, pc.code, pc.reason, b);
+    apply(*pc.inst, b);
   }
 }
 

@@ -166,7 +166,12 @@ class InMemoryRuntime {
   std::map<std::string, std::unique_ptr<Instance>, std::less<>> instances_;
   std::uint32_t nextReq_ = 1;
   std::map<std::uint32_t, Reply> replies_;
-  std::vector<std::pair<Instance*, std::uint32_t>> pendingCloses_;
+  struct PendingClose {
+    Instance* inst;
+    std::uint32_t slot, code;
+    std::string reason;
+  };
+  std::vector<PendingClose> pendingCloses_;
   std::size_t attachmentLoads_ = 0;
   std::size_t siblingCalls_ = 0;
   std::uint32_t nextId_ = 1;

@@ -32,6 +32,9 @@ Task<Status> onEvent(Ctx& ctx, const Event& event) {
 Task<Status> onClose(Ctx& ctx) {
   auto* conn = ctx.connection();
   if (!conn) co_return {};
+  // Another socket with this id (a second tab, or the one that replaced this
+  // one) is still here: the user has not left.
+  if (ctx.connections().byId(conn->id())) co_return {};
   co_return ctx.broadcast(UserLeft{conn->state().userId}, {.except = conn});
 }
 
