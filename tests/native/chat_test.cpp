@@ -4,14 +4,13 @@
 // hibernation.
 #include <doctest/doctest.h>
 
-#include <rapidjson/document.h>
-
 #include <string>
 #include <vector>
 
 #include "app.h"
 #include "chat/chat.h"
 #include "rooms/testing.h"
+#include "support.h"
 
 namespace {
 
@@ -19,6 +18,9 @@ using rooms::testing::InMemoryRuntime;
 using rooms::testing::Reply;
 using rooms::testing::TestConnection;
 using Strings = std::vector<std::string>;
+using support::decodeStrict;
+using support::parseJson;
+using ConnInfo = support::ConnInfo<chat::Chat>;
 
 constexpr std::string_view kRoom = "room-1";
 
@@ -39,38 +41,9 @@ std::string upgradeJson(std::string_view id, std::string_view onDuplicate = "") 
   return s + "}";
 }
 
-// Decodes text that must match T exactly (unknown keys refused).
-template <class T>
-T decodeStrict(const std::string& text) {
-  T v;
-  rooms::Decoder d(rooms::CodecLimits{text.size() + 1}, rooms::DecodeOptions{rooms::ExtraFields::Reject});
-  auto err = d.decode(text, v);
-  const std::string why = err ? rooms::describe(*err) + " in " + text : std::string();
-  REQUIRE_MESSAGE(!err, why);
-  return v;
-}
+std::optional<chat::State> roomState(InMemoryRuntime& rt) { return support::stateOf<chat::Chat>(rt, kRoom); }
 
-rapidjson::Document parseJson(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  REQUIRE_MESSAGE(!d.HasParseError(), text);
-  return d;
-}
-
-// The room state as getState answers it (nullopt for JSON null).
-std::optional<chat::State> roomState(InMemoryRuntime& rt) {
-  Reply r = rt.room("chat").getState(kRoom);
-  REQUIRE_MESSAGE(r.ok, r.payload);
-  if (r.payload == "null") return std::nullopt;
-  return decodeStrict<chat::State>(r.payload);
-}
-
-// Every frame a client received, decoded as the broadcast schema.
-std::vector<chat::Broadcast> frames(const TestConnection* c) {
-  auto v = c->receivedAs<chat::Broadcast>();
-  REQUIRE_MESSAGE(v.size() == c->received().size(), "a frame does not match the broadcast schema");
-  return v;
-}
+std::vector<chat::Broadcast> frames(const TestConnection* c) { return support::framesOf<chat::Chat>(c); }
 
 template <class T>
 T only(const TestConnection* c) {
@@ -80,28 +53,11 @@ T only(const TestConnection* c) {
   return std::get<T>(v[0]);
 }
 
-// getConnections' answer, typed.
-struct ConnInfo {
-  std::string id;
-  Strings tags;
-  chat::Connection state;
-  static constexpr auto schema() {
-    return rooms::fields(rooms::field("id", &ConnInfo::id), rooms::field("tags", &ConnInfo::tags),
-                         rooms::field("state", &ConnInfo::state));
-  }
-};
-
 std::vector<ConnInfo> connections(InMemoryRuntime& rt, std::optional<std::string_view> tag = std::nullopt) {
-  Reply r = rt.room("chat").getConnections(kRoom, tag);
-  REQUIRE_MESSAGE(r.ok, r.payload);
-  return decodeStrict<std::vector<ConnInfo>>(r.payload);
+  return support::connectionsOf<chat::Chat>(rt, kRoom, tag);
 }
 
-Strings ids(const std::vector<ConnInfo>& list) {
-  Strings out;
-  for (auto& c : list) out.push_back(c.id);
-  return out;
-}
+using support::ids;
 
 // A Say frame of exactly `size` bytes.
 std::string sayFrameOfSize(std::size_t size) {

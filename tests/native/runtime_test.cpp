@@ -4,8 +4,6 @@
 // platform tag limits, connection lookups, and the effect batch itself.
 #include <doctest/doctest.h>
 
-#include <rapidjson/document.h>
-
 #include <cmath>
 #include <limits>
 #include <map>
@@ -17,6 +15,7 @@
 #include "chat/chat.h"
 #include "probe/probe.h"
 #include "rooms/testing.h"
+#include "support.h"
 
 namespace {
 
@@ -26,6 +25,10 @@ using rooms::testing::InMemoryRuntime;
 using rooms::testing::Reply;
 using rooms::testing::TestConnection;
 using Strings = std::vector<std::string>;
+using support::decodeStrict;
+using support::parseJson;
+using support::stringField;
+using ConnInfo = support::ConnInfo<probe::Probe>;
 using namespace std::chrono_literals;
 
 constexpr std::string_view kId = "p1";
@@ -43,38 +46,9 @@ Reply sendProbe(InMemoryRuntime& rt, probe::Event ev, std::string_view room = kI
   return rt.room("probe").sendEvent(room, ev);
 }
 
-template <class T>
-T decodeStrict(const std::string& text) {
-  T v;
-  rooms::Decoder d(rooms::CodecLimits{text.size() + 1}, rooms::DecodeOptions{rooms::ExtraFields::Reject});
-  auto err = d.decode(text, v);
-  const std::string why = err ? rooms::describe(*err) + " in " + text : std::string();
-  REQUIRE_MESSAGE(!err, why);
-  return v;
-}
-
-rapidjson::Document parseJson(const std::string& text) {
-  rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  REQUIRE_MESSAGE(!d.HasParseError(), text);
-  return d;
-}
-
-std::string stringField(const std::string& json, const char* key) {
-  auto d = parseJson(json);
-  REQUIRE(d.IsObject());
-  REQUIRE_MESSAGE(d.HasMember(key), json);
-  REQUIRE(d[key].IsString());
-  return d[key].GetString();
-}
-
 bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
-std::vector<probe::Broadcast> frames(const TestConnection* c) {
-  auto v = c->receivedAs<probe::Broadcast>();
-  REQUIRE_MESSAGE(v.size() == c->received().size(), "a frame does not match the broadcast schema");
-  return v;
-}
+std::vector<probe::Broadcast> frames(const TestConnection* c) { return support::framesOf<probe::Probe>(c); }
 
 // The frames of one kind, in order.
 template <class T>
@@ -107,40 +81,18 @@ probe::Pong ping(TestConnection* c) {
 }
 
 std::optional<probe::State> probeState(InMemoryRuntime& rt, std::string_view room = kId) {
-  Reply r = rt.room("probe").getState(room);
-  REQUIRE_MESSAGE(r.ok, r.payload);
-  if (r.payload == "null") return std::nullopt;
-  return decodeStrict<probe::State>(r.payload);
+  return support::stateOf<probe::Probe>(rt, room);
 }
 
 std::optional<chat::State> chatState(InMemoryRuntime& rt, std::string_view room) {
-  Reply r = rt.room("chat").getState(room);
-  REQUIRE_MESSAGE(r.ok, r.payload);
-  if (r.payload == "null") return std::nullopt;
-  return decodeStrict<chat::State>(r.payload);
+  return support::stateOf<chat::Chat>(rt, room);
 }
-
-struct ConnInfo {
-  std::string id;
-  Strings tags;
-  probe::Connection state;
-  static constexpr auto schema() {
-    return rooms::fields(rooms::field("id", &ConnInfo::id), rooms::field("tags", &ConnInfo::tags),
-                         rooms::field("state", &ConnInfo::state));
-  }
-};
 
 std::vector<ConnInfo> connections(InMemoryRuntime& rt, std::optional<std::string_view> tag = std::nullopt) {
-  Reply r = rt.room("probe").getConnections(kId, tag);
-  REQUIRE_MESSAGE(r.ok, r.payload);
-  return decodeStrict<std::vector<ConnInfo>>(r.payload);
+  return support::connectionsOf<probe::Probe>(rt, kId, tag);
 }
 
-Strings ids(const std::vector<ConnInfo>& list) {
-  Strings out;
-  for (auto& c : list) out.push_back(c.id);
-  return out;
-}
+using support::ids;
 
 // A host with nothing in it but storage, for driving a RoomInstance directly
 // and looking at the effect batches it writes.

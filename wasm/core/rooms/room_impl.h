@@ -374,58 +374,61 @@ typename RoomInstance<R>::Flight& RoomInstance<R>::newFlight(Phase phase, std::o
   return ref;
 }
 
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#define ROOMS_EXCEPTIONS 1
+#endif
+
+// Awaits a handler's task. In builds with exceptions, one escaping the
+// handler becomes a RoomExecutionError: the room reads the outcome of every
+// flight when it finishes, so nothing may escape it.
+inline Task<Status> guarded(Task<Status> task, std::string phase) {
+  Status s;
+#ifdef ROOMS_EXCEPTIONS
+  try {
+#endif
+    s = co_await task;
+#ifdef ROOMS_EXCEPTIONS
+  } catch (const std::exception& e) {
+    s = RoomExecutionError{phase, std::string("exception: ") + e.what()};
+  } catch (...) {
+    s = RoomExecutionError{phase, "exception of unknown type"};
+  }
+#endif
+  co_return s;
+}
+
 template <class R>
 Task<Status> RoomInstance<R>::runChannel(Flight& f) {
   const Handlers<R>& h = *handlers_;
   const ErrorHandler<R>* onError = nullptr;
-  Status s;
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-  try {
-#endif
-    switch (f.phase) {
-      case Phase::Connect:
-        onError = &h.onConnect.onError;
-        if (h.onConnect.handler) s = co_await h.onConnect.handler(*f.ctx);
-        break;
-      case Phase::Event:
-        onError = &h.onEvent.onError;
-        if (h.onEvent.handler) s = co_await h.onEvent.handler(*f.ctx, *f.event);
-        break;
-      case Phase::DecodeError:
-        if (h.onDecodeError) s = co_await h.onDecodeError(*f.ctx, f.raw, f.decodeError);
-        break;
-      case Phase::Close:
-        onError = &h.onClose.onError;
-        if (h.onClose.handler) s = co_await h.onClose.handler(*f.ctx);
-        break;
-      case Phase::Alarm:
-        onError = &h.onAlarm.onError;
-        if (h.onAlarm.handler) s = co_await h.onAlarm.handler(*f.ctx);
-        break;
-    }
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-  } catch (const std::exception& e) {
-    s = RoomExecutionError{phaseName(f.phase), std::string("exception: ") + e.what()};
-  } catch (...) {
-    s = RoomExecutionError{phaseName(f.phase), "exception of unknown type"};
+  Task<Status> task;
+  switch (f.phase) {
+    case Phase::Connect:
+      onError = &h.onConnect.onError;
+      if (h.onConnect.handler) task = h.onConnect.handler(*f.ctx);
+      break;
+    case Phase::Event:
+      onError = &h.onEvent.onError;
+      if (h.onEvent.handler) task = h.onEvent.handler(*f.ctx, *f.event);
+      break;
+    case Phase::DecodeError:
+      if (h.onDecodeError) task = h.onDecodeError(*f.ctx, f.raw, f.decodeError);
+      break;
+    case Phase::Close:
+      onError = &h.onClose.onError;
+      if (h.onClose.handler) task = h.onClose.handler(*f.ctx);
+      break;
+    case Phase::Alarm:
+      onError = &h.onAlarm.onError;
+      if (h.onAlarm.handler) task = h.onAlarm.handler(*f.ctx);
+      break;
   }
-#endif
+  const std::string phase = phaseName(f.phase);
+  Status s;
+  if (task) s = co_await guarded(std::move(task), phase);
   if (!s.ok() && !isPurge(s) && onError && *onError) {
-    Status handled;
-    // An exception from onError must not escape either: the room reads this
-    // coroutine's result when it finishes.
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-    try {
-#endif
-      handled = co_await (*onError)(*f.ctx, s.error());
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-    } catch (const std::exception& e) {
-      handled = RoomExecutionError{phaseName(f.phase), std::string("onError threw: ") + e.what()};
-    } catch (...) {
-      handled = RoomExecutionError{phaseName(f.phase), "onError threw an exception of unknown type"};
-    }
-#endif
-    if (!handled.ok() && !isPurge(handled)) logError(std::string(phaseName(f.phase)) + " onError failed: " + describe(handled.error()));
+    Status handled = co_await guarded((*onError)(*f.ctx, s.error()), phase + " onError");
+    if (!handled.ok() && !isPurge(handled)) logError(phase + " onError failed: " + describe(handled.error()));
   }
   co_return s;
 }

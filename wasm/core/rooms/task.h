@@ -88,6 +88,8 @@ class [[nodiscard]] Task {
     return std::move(*h_.promise().value);
   }
 
+  // False for a default-constructed (or moved-from) task.
+  explicit operator bool() const { return static_cast<bool>(h_); }
   // For the room, which drives top-level tasks.
   Handle handle() const { return h_; }
   bool done() const { return h_ && h_.done(); }

@@ -1,5 +1,6 @@
 #include "probe/probe.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -26,6 +27,8 @@ struct Missing {
 
 State current(Ctx& ctx) { return ctx.recall() ? *ctx.recall() : State{}; }
 
+// Ends the event the hard way: a Wasm trap (abort, unreachable, out-of-bounds
+// store), or a C++ exception in builds that have them.
 [[noreturn]] void trap(const std::string& kind) {
   if (kind == "abort") std::abort();
   if (kind == "oob") {
@@ -49,14 +52,12 @@ Task<Status> onEvent(Ctx& ctx, const Event& ev) {
     co_return ctx.broadcast(Pong{s.events, ++pingsSinceWake, ctx.nextAlarm(), who});
   }
   if (auto* f = std::get_if<Fail>(&ev)) co_return rooms::RoomError{f->message};
-  if (auto* t = std::get_if<Trap>(&ev)) {
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-    if (t->kind == "throw") throw std::runtime_error("probe threw");
-#endif
-    trap(t->kind);
+  if (auto* t = std::get_if<Trap>(&ev)) trap(t->kind);
+  if (auto* sc = std::get_if<Schedule>(&ev)) {
+    // Clamped to a year so the conversion to an integer is defined.
+    double ms = std::clamp(sc->inMs, 0.0, 365.0 * 24 * 3600 * 1000);
+    co_return ctx.scheduleIn(std::chrono::milliseconds(static_cast<std::int64_t>(ms)));
   }
-  if (auto* sc = std::get_if<Schedule>(&ev))
-    co_return ctx.scheduleIn(std::chrono::milliseconds(static_cast<std::int64_t>(sc->inMs)));
   if (std::holds_alternative<Cancel>(ev)) co_return ctx.cancelSchedule();
   if (auto* fa = std::get_if<FailAlarms>(&ev)) {
     s.failAlarms = fa->times;
