@@ -1099,3 +1099,50 @@ TEST_CASE("runtime: the in-memory client echoes the close code the room sent") {
   CHECK(b->closeCode() == 4321u);
   CHECK(b->closeReason() == "echo");
 }
+
+// ---- Services and environment --------------------------------------------------------
+
+namespace {
+// A service handlers reach through ctx.service<T>(), injected at registry build.
+struct Greeter {
+  std::string prefix;
+  int calls = 0;
+  std::string greet(std::string_view who) {
+    ++calls;
+    return prefix + std::string(who);
+  }
+};
+struct Services : ProbeSchemas {
+  static constexpr std::string_view name = "services";
+};
+}  // namespace
+
+TEST_CASE("runtime: handlers reach injected services and the Worker's string environment") {
+  auto greeter = std::make_shared<Greeter>(Greeter{"hello, "});
+  rooms::Handlers<Services> h;
+  h.onEvent = [](rooms::RoomCtx<Services>& ctx, const probe::Event&) -> rooms::Task<rooms::Status> {
+    Greeter* g = ctx.service<Greeter>();
+    if (!g) co_return rooms::RoomError{"no Greeter"};
+    auto region = ctx.env("REGION");
+    auto missing = ctx.env("NOT_SET");
+    co_return ctx.broadcast(probe::ErrorSeen{g->greet(ctx.connection()->id()), region.value_or("none"),
+                                             missing ? "set" : "unset"});
+  };
+  rooms::Registry reg;
+  reg.add<Services>(h).provide(greeter);
+  InMemoryRuntime rt(reg);
+  rt.setEnv("REGION", "eu-west");
+  auto* a = rt.connect<Services>("s", {.id = "ann", .initialState = {"ann", std::nullopt}}).value();
+  a->receive(probe::Event{probe::Ping{}});
+  auto seen = framesOf<probe::ErrorSeen>(a);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].phase == "hello, ann");
+  CHECK(seen[0].errorTag == "eu-west");
+  CHECK(seen[0].message == "unset");
+  CHECK(greeter->calls == 1);
+  // A registry without the service gives handlers a null pointer, not a crash.
+  rooms::Registry bare;
+  bare.add<Services>(h);
+  InMemoryRuntime rt2(bare);
+  CHECK(rt2.room("services").sendEvent("s", probe::Event{probe::Ping{}}).tag == "RoomExecutionError");
+}
