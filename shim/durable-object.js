@@ -122,12 +122,15 @@ export function makeRoomsDurableObject(config) {
     }
 
     async webSocketClose(ws, code, reason) {
-      await this.ended(ws, code, reason);
-      // Always answer the client's close, or it waits ~10 s and sees 1006.
       try {
-        ws.close(answerableCode(code) ? code : 1000, answerableCode(code) ? reason : "");
-      } catch {
-        // Already closed.
+        await this.ended(ws, code, reason);
+      } finally {
+        // Always answer the client's close, or it waits ~10 s and sees 1006.
+        try {
+          ws.close(answerableCode(code) ? code : 1000, answerableCode(code) ? reason : "");
+        } catch {
+          // Already closed.
+        }
       }
     }
 
