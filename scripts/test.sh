@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing, builds both targets, runs every test:
-#   doctest natively (CTest), the same doctest suite compiled to Wasm under
-#   node (CTest), and the end-to-end suite against workerd (node:test + ws).
+#   doctest natively (CTest), again under AddressSanitizer + UBSan, the same
+#   suite compiled to Wasm under node (CTest), and the end-to-end suite
+#   against workerd (node:test + ws).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,6 +10,10 @@ bash scripts/build.sh
 say() { printf '[test] %s\n' "$*"; }
 say "doctest, native"
 ctest --test-dir build/native --output-on-failure
+say "doctest, native with AddressSanitizer and UBSan (build/asan)"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null
+cmake --build build/asan -j"$(nproc)" --target rooms_tests >/dev/null
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --test-dir build/asan --output-on-failure
 say "doctest, compiled to Wasm, under node"
 ctest --test-dir build/wasm --output-on-failure
 say "end to end, workerd (Miniflare) + ws clients"

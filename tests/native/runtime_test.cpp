@@ -1146,3 +1146,21 @@ TEST_CASE("runtime: handlers reach injected services and the Worker's string env
   InMemoryRuntime rt2(bare);
   CHECK(rt2.room("services").sendEvent("s", probe::Event{probe::Ping{}}).tag == "RoomExecutionError");
 }
+
+TEST_CASE("runtime: a connection that closes while its handler is suspended stays valid for that handler") {
+  InMemoryRuntime rt(app::registry());
+  auto* a = enter(rt, "a");
+  auto* watcher = enter(rt, "w");
+  rt.holdSiblingCalls();
+  a->receive(probe::Event{probe::AskChat{"chat-x", "hi"}});  // suspends on getState
+  a->close(1000);                                           // onClose runs meanwhile
+  auto* b = enter(rt, "b");                                 // may reuse a freed slot
+  watcher->clearReceived();
+  rt.releaseSiblingCalls();
+  // getState resumes, then send suspends again and is answered at once.
+  auto seen = framesOf<probe::ChatSeen>(watcher);
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].asker == "a");
+  CHECK(b->isOpen());
+  CHECK(ids(connections(rt)) == Strings{"w", "b"});
+}

@@ -126,6 +126,10 @@ class Connection {
   std::optional<typename R::Connection> state_;
   std::string meta_;
   bool open_ = true;
+  // The platform reported the socket closed; the slot is freed once no
+  // running handler refers to this connection any more.
+  bool gone_ = false;
+  std::uint32_t flights_ = 0;  // running handlers whose ctx.connection() is this
 };
 
 template <class R>
@@ -468,7 +472,6 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
     std::string raw;
     RoomValidationError decodeError;
     Task<Status> task;
-    std::uint32_t connectSlot = 0;  // for Phase::Connect
   };
   struct Waiting {
     std::uint32_t flight;
@@ -501,6 +504,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   void runAlarm(std::uint32_t req, int retryCount, bool isRetry, bool manual, EffectBatch& out);
   void start(Flight& f);
   void finish(std::uint32_t flightId);
+  void release(Conn* c);
   void reply(std::uint32_t req, const Error& e) { out_->reply(req, false, tagOf(e), errorToJson(e)); }
   void replyOk(std::uint32_t req, std::string_view payload = "") { out_->reply(req, true, "", payload); }
   void logError(std::string_view what) { out_->log(LogLevel::Error, what); }

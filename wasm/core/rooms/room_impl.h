@@ -369,6 +369,7 @@ typename RoomInstance<R>::Flight& RoomInstance<R>::newFlight(Phase phase, std::o
   f->req = req;
   f->phase = phase;
   f->ctx.reset(new RoomCtx<R>(this, conn));
+  if (conn) ++conn->flights_;
   auto& ref = *f;
   flights_[ref.id] = std::move(f);
   return ref;
@@ -459,7 +460,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
   }
   switch (f->phase) {
     case Phase::Connect: {
-      Conn* c = bySlot(f->connectSlot);
+      Conn* c = f->ctx->connection_;
       if (c) c->meta_.clear();
       if (failed) {
         if (c && c->open_) (void)closeConn(*c, 1011, "onConnect failed");
@@ -468,13 +469,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
         std::string id = c ? c->id_ : std::string();
         replyOk(*f->req, id);
       }
-      return;
-    }
-    case Phase::Close: {
-      if (f->connectSlot < slots_.size() && slots_[f->connectSlot]) {
-        slots_[f->connectSlot].reset();
-        freeSlots_.push_back(f->connectSlot);
-      }
+      f->req.reset();  // answered
       break;
     }
     case Phase::Alarm: {
@@ -489,6 +484,18 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
     if (failed) reply(*f->req, *failure);
     else replyOk(*f->req);
   }
+  if (Conn* c = f->ctx->connection_) {
+    --c->flights_;
+    release(c);
+  }
+}
+
+template <class R>
+void RoomInstance<R>::release(Conn* c) {
+  if (!c->gone_ || c->flights_ > 0) return;
+  std::uint32_t slot = c->slot_;
+  slots_[slot].reset();
+  freeSlots_.push_back(slot);
 }
 
 template <class R>
@@ -558,7 +565,6 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   index(conn);
 
   Flight& f = newFlight(Phase::Connect, req, conn);
-  f.connectSlot = slot;
   runningFlight_ = f.id;
   start(f);
 }
@@ -639,13 +645,16 @@ template <class R>
 void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view, EffectBatch& out) {
   Crossing x(*this, out);
   Conn* c = bySlot(slot);
-  if (!c) return;
+  if (!c || c->gone_) return;  // unknown, or reported twice
   if (c->open_) {
     c->open_ = false;
     unindex(c);
   }
+  c->gone_ = true;
+  // A handler suspended on a sibling call may still hold this connection:
+  // the flight of onClose holds it too, and release() frees the slot after
+  // the last one.
   Flight& f = newFlight(Phase::Close, std::nullopt, c);
-  f.connectSlot = slot;
   runningFlight_ = f.id;
   start(f);
 }

@@ -194,20 +194,10 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
         break;
       case EffectKind::Call: {
         ++siblingCalls_;
-        std::string room(e.room), id(e.id), payload(e.bytes);
-        std::uint32_t callId = e.callId;
-        auto op = static_cast<CallOp>(e.op);
-        Instance& target = instance(room, id);
-        Reply rep = request(target, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
-          switch (op) {
-            case CallOp::Send: c.send(req, payload, b); break;
-            case CallOp::GetState: c.getState(req, b); break;
-            case CallOp::Broadcast: c.broadcast(req, payload, b); break;
-          }
-        });
-        EffectBatch next;
-        core(inst).resume(callId, rep.ok, rep.tag, rep.payload, next);
-        apply(inst, next);
+        HeldCall call{&inst, e.callId, static_cast<CallOp>(e.op), std::string(e.room), std::string(e.id),
+                      std::string(e.bytes)};
+        if (holdCalls_) heldCalls_.push_back(std::move(call));
+        else runCall(call);
         break;
       }
       case EffectKind::Reply:
@@ -230,6 +220,30 @@ Error InMemoryRuntime::upgradeFailure(const Reply& r) {
     if (auto m = v.FindMember("status"); m != v.MemberEnd() && m->value.IsNumber()) e.status = static_cast<int>(m->value.GetDouble());
   }
   return e;
+}
+
+void InMemoryRuntime::runCall(const HeldCall& call) {
+  Instance& target = instance(call.room, call.id);
+  Reply rep = request(target, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
+    switch (call.op) {
+      case CallOp::Send: c.send(req, call.payload, b); break;
+      case CallOp::GetState: c.getState(req, b); break;
+      case CallOp::Broadcast: c.broadcast(req, call.payload, b); break;
+    }
+  });
+  EffectBatch next;
+  core(*call.inst).resume(call.callId, rep.ok, rep.tag, rep.payload, next);
+  apply(*call.inst, next);
+}
+
+void InMemoryRuntime::releaseSiblingCalls() {
+  holdCalls_ = false;
+  while (!heldCalls_.empty()) {
+    HeldCall call = std::move(heldCalls_.front());
+    heldCalls_.erase(heldCalls_.begin());
+    runCall(call);
+  }
+  drainCloses();
 }
 
 void InMemoryRuntime::drainCloses() {

@@ -143,6 +143,11 @@ class InMemoryRuntime {
   // Sibling calls applied (Call effects), across all rooms.
   std::size_t siblingCalls() const { return siblingCalls_; }
 
+  // While held, sibling calls wait (their handlers stay suspended) until
+  // releaseSiblingCalls(), so tests can interleave events with them.
+  void holdSiblingCalls() { holdCalls_ = true; }
+  void releaseSiblingCalls();
+
  private:
   friend class TestConnection;
   friend class RoomClient;
@@ -174,6 +179,15 @@ class InMemoryRuntime {
   std::vector<PendingClose> pendingCloses_;
   std::size_t attachmentLoads_ = 0;
   std::size_t siblingCalls_ = 0;
+  struct HeldCall {
+    Instance* inst;
+    std::uint32_t callId;
+    CallOp op;
+    std::string room, id, payload;
+  };
+  bool holdCalls_ = false;
+  std::vector<HeldCall> heldCalls_;
+  void runCall(const HeldCall& call);
   std::uint32_t nextId_ = 1;
   std::vector<std::string> logs_;
   Reply last_;

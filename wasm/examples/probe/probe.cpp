@@ -81,7 +81,8 @@ Task<Status> onEvent(Ctx& ctx, const Event& ev) {
     if (!sent) co_return sent.status();
     std::optional<double> count;
     if (*state) count = (*state)->messageCount;
-    co_return ctx.broadcast(ChatSeen{count});
+    // The connection may have closed meanwhile; it stays valid for this handler.
+    co_return ctx.broadcast(ChatSeen{count, conn ? std::string(conn->id()) : ""});
   }
   if (std::holds_alternative<AskMissing>(ev)) {
     auto r = co_await ctx.room<Missing>().getState("x");

@@ -98,7 +98,8 @@ struct ErrorSeen {
 };
 struct ChatSeen {
   std::optional<double> messageCount;
-  PROBE_EVENT(ChatSeen, rooms::field("messageCount", &ChatSeen::messageCount))
+  std::string asker;  // the sender's id, read after the calls returned
+  PROBE_EVENT(ChatSeen, rooms::field("messageCount", &ChatSeen::messageCount), rooms::field("asker", &ChatSeen::asker))
 };
 struct GrowResult {
   std::string outcome;  // "ok" or the error's _tag
