@@ -48,7 +48,7 @@ std::size_t findInvalid(std::string_view t, const char** what) {
 }
 }  // namespace
 
-Parser::Parser() { reset(); }
+Parser::Parser() : buffer_(new std::uint64_t[(kValueBufferBytes + kStackBufferBytes) / 8]) { reset(); }
 Parser::~Parser() {
   doc_.reset();
   stackPool_.reset();
@@ -59,8 +59,9 @@ void Parser::reset() {
   doc_.reset();
   stackPool_.reset();
   valuePool_.reset();
-  valuePool_.emplace(valueBuffer_, kValueBufferBytes);
-  stackPool_.emplace(stackBuffer_, kStackBufferBytes);
+  char* block = reinterpret_cast<char*>(buffer_.get());
+  valuePool_.emplace(block, kValueBufferBytes);
+  stackPool_.emplace(block + kValueBufferBytes, kStackBufferBytes);
   doc_.emplace(&*valuePool_, kStackBufferBytes / 2, &*stackPool_);
 }
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -42,10 +44,11 @@ class Parser {
  private:
   void reset();
 
+  // One heap block, allocated once per parser, holds both pools' first
+  // chunks (not inline: a parser on a small Wasm stack must stay small).
   static constexpr std::size_t kValueBufferBytes = 16 * 1024;
   static constexpr std::size_t kStackBufferBytes = 4 * 1024;
-  alignas(8) char valueBuffer_[kValueBufferBytes];
-  alignas(8) char stackBuffer_[kStackBufferBytes];
+  std::unique_ptr<std::uint64_t[]> buffer_;
   std::optional<Pool> valuePool_;
   std::optional<Pool> stackPool_;
   std::optional<Document> doc_;
