@@ -1,0 +1,389 @@
+// The bench worker: four chat rooms with the same semantics, side by side in
+// one workerd, each on its own Durable Object class (SQLite-backed):
+//
+//   durable-rooms   the chat example: the real shim and the Wasm core
+//   plain-js        hand-written JSON.parse + checks, hibernatable sockets
+//   partyserver     a PartyServer `Server` with hibernation on
+//   effect-schema   like plain-js, but decoding and encoding with Effect Schema
+//
+// Semantics (wasm/examples/chat/chat.cpp): join → UserJoined to the others
+// (the first join creates the state {createdAt, messageCount: 0});
+// Say {text} → messageCount + 1 saved to storage, then Message {text, userId,
+// ts} to everyone including the sender; Typing → Typing {userId} to the
+// others; close → UserLeft to the others. Bad frames are dropped silently.
+//
+//   GET /ws/<room>/<id>?userId=U    WebSocket upgrade into room <id>
+//   GET /state/<room>/<id>          {messageCount, createdAt} or null
+//   GET /stats                      constructions per class (this isolate)
+//
+// /stats reads module globals only, so it never wakes a room: a count that
+// grew across an idle period proves the room hibernated and was rebuilt.
+
+import { DurableObject } from "cloudflare:workers";
+import { Schema } from "effect";
+import { Server } from "partyserver";
+import wasm from "../../dist/wasm/core.wasm";
+import factory from "../../dist/wasm/core.mjs";
+import { roomNames } from "../../dist/wasm/rooms.meta.js";
+import { makeRooms } from "../../shim/index.js";
+
+const STATE_KEY = "state";
+const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
+const constructed = { "durable-rooms": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0 };
+
+// Close codes a server may not send back (workerd throws on them).
+const answerable = (code) =>
+  code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+
+// ---- 1. durable-rooms ---------------------------------------------------------
+
+const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+
+export class RoomsDO extends rooms.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["durable-rooms"]++;
+  }
+}
+
+// ---- 2. plain JS ----------------------------------------------------------------
+
+// The floor: one JSON.parse, hand-written checks, one JSON.stringify per
+// broadcast, the socket table cached in memory per wake (like the shim's).
+export class PlainRoom extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["plain-js"]++;
+    this.conns = null; // Map<WebSocket, {userId, joinedAt}>, rebuilt lazily after a wake
+    this.state = null;
+  }
+
+  table() {
+    if (this.conns === null) {
+      this.conns = new Map();
+      for (const ws of this.ctx.getWebSockets()) this.conns.set(ws, null); // attachment read on demand
+    }
+    return this.conns;
+  }
+
+  conn(ws) {
+    const t = this.table();
+    let c = t.get(ws);
+    if (c === null) {
+      c = ws.deserializeAttachment();
+      t.set(ws, c);
+    }
+    return c;
+  }
+
+  loadState() {
+    this.state ??= this.ctx.storage.kv.get(STATE_KEY) ?? null;
+    return this.state;
+  }
+
+  broadcast(text, except) {
+    for (const ws of this.table().keys()) {
+      if (ws === except) continue;
+      try {
+        ws.send(text);
+      } catch {
+        // Closing; its close event cleans up.
+      }
+    }
+  }
+
+  async fetch(request) {
+    if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      return Response.json(this.loadState());
+    }
+    const userId = new URL(request.url).searchParams.get("userId") || "anon";
+    const [client, server] = Object.values(new WebSocketPair());
+    const conn = { userId, joinedAt: Date.now() };
+    this.ctx.acceptWebSocket(server, [`user:${userId}`]);
+    server.serializeAttachment(conn);
+    this.table().set(server, conn);
+    if (this.loadState() === null) {
+      this.state = { createdAt: Date.now(), messageCount: 0 };
+      this.ctx.storage.kv.put(STATE_KEY, this.state);
+    }
+    this.broadcast(JSON.stringify({ _tag: "UserJoined", userId }), server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  webSocketMessage(ws, data) {
+    if (typeof data !== "string" || data.length > MAX_FRAME) return;
+    let ev;
+    try {
+      ev = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (ev === null || typeof ev !== "object" || Array.isArray(ev)) return;
+    const conn = this.conn(ws);
+    if (conn === undefined) return;
+    if (ev._tag === "Say") {
+      if (typeof ev.text !== "string") return;
+      const st = this.loadState();
+      st.messageCount += 1;
+      this.ctx.storage.kv.put(STATE_KEY, st);
+      this.broadcast(JSON.stringify({ _tag: "Message", text: ev.text, userId: conn.userId, ts: Date.now() }));
+    } else if (ev._tag === "Typing") {
+      this.broadcast(JSON.stringify({ _tag: "Typing", userId: conn.userId }), ws);
+    }
+  }
+
+  webSocketClose(ws, code, reason) {
+    this.gone(ws);
+    try {
+      ws.close(answerable(code) ? code : 1000, answerable(code) ? reason : "");
+    } catch {
+      // Already closed.
+    }
+  }
+
+  webSocketError(ws) {
+    this.gone(ws);
+  }
+
+  gone(ws) {
+    const t = this.table();
+    if (!t.has(ws)) return;
+    const conn = this.conn(ws);
+    t.delete(ws);
+    if (conn) this.broadcast(JSON.stringify({ _tag: "UserLeft", userId: conn.userId }), ws);
+  }
+}
+
+// ---- 3. PartyServer -------------------------------------------------------------
+
+// Written the way PartyServer's README shows: state on the connection,
+// this.broadcast with an exclusion list of connection ids.
+export class PartyRoom extends Server {
+  static options = { hibernate: true };
+
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed.partyserver++;
+    this.state = null;
+  }
+
+  loadState() {
+    this.state ??= this.ctx.storage.kv.get(STATE_KEY) ?? null;
+    return this.state;
+  }
+
+  getConnectionTags(_connection, ctx) {
+    return [`user:${new URL(ctx.request.url).searchParams.get("userId") || "anon"}`];
+  }
+
+  onConnect(connection, ctx) {
+    const userId = new URL(ctx.request.url).searchParams.get("userId") || "anon";
+    connection.setState({ userId, joinedAt: Date.now() });
+    if (this.loadState() === null) {
+      this.state = { createdAt: Date.now(), messageCount: 0 };
+      this.ctx.storage.kv.put(STATE_KEY, this.state);
+    }
+    this.broadcast(JSON.stringify({ _tag: "UserJoined", userId }), [connection.id]);
+  }
+
+  onMessage(connection, data) {
+    if (typeof data !== "string" || data.length > MAX_FRAME) return;
+    let ev;
+    try {
+      ev = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (ev === null || typeof ev !== "object" || Array.isArray(ev)) return;
+    const userId = connection.state?.userId;
+    if (typeof userId !== "string") return;
+    if (ev._tag === "Say") {
+      if (typeof ev.text !== "string") return;
+      const st = this.loadState();
+      st.messageCount += 1;
+      this.ctx.storage.kv.put(STATE_KEY, st);
+      this.broadcast(JSON.stringify({ _tag: "Message", text: ev.text, userId, ts: Date.now() }));
+    } else if (ev._tag === "Typing") {
+      this.broadcast(JSON.stringify({ _tag: "Typing", userId }), [connection.id]);
+    }
+  }
+
+  onClose(connection) {
+    const userId = connection.state?.userId;
+    if (typeof userId === "string") this.broadcast(JSON.stringify({ _tag: "UserLeft", userId }), [connection.id]);
+  }
+
+  onError(connection) {
+    this.onClose(connection);
+  }
+
+  onRequest() {
+    return Response.json(this.loadState());
+  }
+}
+
+// ---- 4. Effect Schema -----------------------------------------------------------
+
+// The spec's own stack: every inbound frame decoded (JSON + validation) and
+// every outbound message encoded through Effect Schema codecs.
+const Say = Schema.TaggedStruct("Say", { text: Schema.String });
+const Typing = Schema.TaggedStruct("Typing", {});
+const Inbound = Schema.fromJsonString(Schema.Union([Say, Typing]));
+const Outbound = Schema.fromJsonString(
+  Schema.Union([
+    Schema.TaggedStruct("Message", { text: Schema.String, userId: Schema.String, ts: Schema.Number }),
+    Schema.TaggedStruct("UserJoined", { userId: Schema.String }),
+    Schema.TaggedStruct("UserLeft", { userId: Schema.String }),
+    Schema.TaggedStruct("Typing", { userId: Schema.String }),
+  ]),
+);
+const Connection = Schema.Struct({ userId: Schema.String, joinedAt: Schema.Number });
+const State = Schema.Struct({ createdAt: Schema.Number, messageCount: Schema.Number });
+const decodeInbound = Schema.decodeUnknownExit(Inbound);
+const encodeOutbound = Schema.encodeSync(Outbound);
+const decodeConnection = Schema.decodeUnknownSync(Connection);
+const decodeState = Schema.decodeUnknownSync(State);
+const encodeState = Schema.encodeSync(State);
+
+export class EffectRoom extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["effect-schema"]++;
+    this.conns = null;
+    this.state = null;
+  }
+
+  table() {
+    if (this.conns === null) {
+      this.conns = new Map();
+      for (const ws of this.ctx.getWebSockets()) this.conns.set(ws, null);
+    }
+    return this.conns;
+  }
+
+  conn(ws) {
+    const t = this.table();
+    let c = t.get(ws);
+    if (c === null) {
+      c = decodeConnection(ws.deserializeAttachment());
+      t.set(ws, c);
+    }
+    return c;
+  }
+
+  loadState() {
+    if (this.state === null) {
+      const stored = this.ctx.storage.kv.get(STATE_KEY);
+      this.state = stored === undefined ? null : decodeState(stored);
+    }
+    return this.state;
+  }
+
+  saveState(st) {
+    this.state = st;
+    this.ctx.storage.kv.put(STATE_KEY, encodeState(st));
+  }
+
+  broadcast(msg, except) {
+    const text = encodeOutbound(msg);
+    for (const ws of this.table().keys()) {
+      if (ws === except) continue;
+      try {
+        ws.send(text);
+      } catch {
+        // Closing.
+      }
+    }
+  }
+
+  async fetch(request) {
+    if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      return Response.json(this.loadState());
+    }
+    const userId = new URL(request.url).searchParams.get("userId") || "anon";
+    const [client, server] = Object.values(new WebSocketPair());
+    const conn = { userId, joinedAt: Date.now() };
+    this.ctx.acceptWebSocket(server, [`user:${userId}`]);
+    server.serializeAttachment(conn);
+    this.table().set(server, conn);
+    if (this.loadState() === null) this.saveState({ createdAt: Date.now(), messageCount: 0 });
+    this.broadcast({ _tag: "UserJoined", userId }, server);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  webSocketMessage(ws, data) {
+    if (typeof data !== "string" || data.length > MAX_FRAME) return;
+    const ev = decodeInbound(data);
+    if (ev._tag !== "Success") return;
+    const conn = this.conn(ws);
+    if (conn === undefined) return;
+    const event = ev.value;
+    if (event._tag === "Say") {
+      const st = this.loadState();
+      this.saveState({ ...st, messageCount: st.messageCount + 1 });
+      this.broadcast({ _tag: "Message", text: event.text, userId: conn.userId, ts: Date.now() });
+    } else {
+      this.broadcast({ _tag: "Typing", userId: conn.userId }, ws);
+    }
+  }
+
+  webSocketClose(ws, code, reason) {
+    this.gone(ws);
+    try {
+      ws.close(answerable(code) ? code : 1000, answerable(code) ? reason : "");
+    } catch {
+      // Already closed.
+    }
+  }
+
+  webSocketError(ws) {
+    this.gone(ws);
+  }
+
+  gone(ws) {
+    const t = this.table();
+    if (!t.has(ws)) return;
+    const conn = this.conn(ws);
+    t.delete(ws);
+    if (conn) this.broadcast({ _tag: "UserLeft", userId: conn.userId }, ws);
+  }
+}
+
+// ---- Routing ----------------------------------------------------------------------
+
+const BINDINGS = { "plain-js": "PLAIN", partyserver: "PARTY", "effect-schema": "EFFECT" };
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/stats") return Response.json({ constructed });
+    const m = url.pathname.match(/^\/(ws|state)\/([a-z-]+)\/([^/]+)$/);
+    if (!m) return new Response("not found", { status: 404 });
+    const [, kind, room, rawId] = m;
+    const id = decodeURIComponent(rawId);
+    const upgrade = kind === "ws";
+    if (upgrade && (request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    switch (room) {
+      case "durable-rooms": {
+        const userId = url.searchParams.get("userId") || "anon";
+        const chat = rooms.client(env.ROOMS).room("chat");
+        if (!upgrade) return Response.json(await chat.getState(id));
+        return chat.upgrade(id, request, {
+          connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },
+        });
+      }
+      // PartyServer reads its name from ctx.id.name, so addressing it by
+      // name is all routePartykitRequest would do here.
+      case "partyserver":
+      case "plain-js":
+      case "effect-schema": {
+        const ns = env[BINDINGS[room]];
+        return ns.get(ns.idFromName(id)).fetch(request);
+      }
+      default:
+        return new Response("no such room kind", { status: 404 });
+    }
+  },
+};
