@@ -42,6 +42,7 @@ export class Core {
   constructor(mod) {
     this.m = mod;
     this.maxFrame = 0;
+    this.reader = new BatchReader();
   }
 
   // Writes the strings back to back into the input buffer; returns their
@@ -130,77 +131,96 @@ export class Core {
   }
 
   // Decodes the batch at `view` ({u32 ptr, u32 len}) into plain records.
-  // Each frame's bytes become one string, whatever the number of recipients.
+  // Each frame's bytes become one string, whatever the number of recipients;
+  // its recipients are a view on Wasm memory, valid until the next call into
+  // the core (apply them before that).
   effects(view) {
     const heap = this.m.HEAPU8;
-    const dv = new DataView(heap.buffer);
-    let p = dv.getUint32(view, true);
-    const end = p + dv.getUint32(view + 4, true);
-    const u32 = () => {
-      const v = dv.getUint32(p, true);
-      p += 4;
-      return v;
-    };
-    const str = () => {
-      const n = u32();
-      const s = n === 0 ? "" : decoder.decode(heap.subarray(p, p + n));
-      p += n;
-      return s;
-    };
+    const r = this.reader;
+    if (r.heap !== heap) {
+      // Memory grew (or first use): new views.
+      r.heap = heap;
+      r.dv = new DataView(heap.buffer);
+    }
+    const start = r.dv.getUint32(view, true);
+    const end = start + r.dv.getUint32(view + 4, true);
+    r.p = start;
     const out = [];
-    while (p < end) {
-      const kind = heap[p++];
+    while (r.p < end) {
+      const kind = heap[r.p++];
       switch (kind) {
         case Effect.Accept: {
-          const req = u32();
-          const slot = u32();
+          const req = r.u32();
+          const slot = r.u32();
           const tags = [];
-          for (let n = u32(); n > 0; n--) tags.push(str());
-          out.push({ kind, req, slot, tags, text: str() });
+          for (let n = r.u32(); n > 0; n--) tags.push(r.str());
+          out.push({ kind, req, slot, tags, text: r.str() });
           break;
         }
         case Effect.Frame: {
-          const text = str();
-          const n = u32();
-          const slots = new Uint32Array(n);
-          for (let i = 0; i < n; i++) slots[i] = u32();
-          out.push({ kind, text, slots });
+          const text = r.str();
+          const n = r.u32();
+          r.p = start + ((r.p - start + 3) & ~3);
+          out.push({ kind, text, slots: new Uint32Array(heap.buffer, r.p, n) });
+          r.p += 4 * n;
           break;
         }
         case Effect.Close:
-          out.push({ kind, slot: u32(), code: u32(), text: str() });
+          out.push({ kind, slot: r.u32(), code: r.u32(), text: r.str() });
           break;
         case Effect.Attach:
-          out.push({ kind, slot: u32(), text: str() });
+          out.push({ kind, slot: r.u32(), text: r.str() });
           break;
         case Effect.Put:
-          out.push({ kind, key: str(), text: str() });
+          out.push({ kind, key: r.str(), text: r.str() });
           break;
         case Effect.Delete:
-          out.push({ kind, key: str() });
+          out.push({ kind, key: r.str() });
           break;
-        case Effect.SetAlarm: {
-          const time = dv.getFloat64(p, true);
-          p += 8;
-          out.push({ kind, time });
+        case Effect.SetAlarm:
+          out.push({ kind, time: r.f64() });
           break;
-        }
         case Effect.ClearAlarm:
           out.push({ kind });
           break;
         case Effect.Call:
-          out.push({ kind, callId: u32(), room: str(), id: str(), op: CallOp[u32()], text: str() });
+          out.push({ kind, callId: r.u32(), room: r.str(), id: r.str(), op: CallOp[r.u32()], text: r.str() });
           break;
         case Effect.Reply:
-          out.push({ kind, req: u32(), ok: u32() === 1, tag: str(), text: str() });
+          out.push({ kind, req: r.u32(), ok: r.u32() === 1, tag: r.str(), text: r.str() });
           break;
         case Effect.Log:
-          out.push({ kind, level: u32(), text: str() });
+          out.push({ kind, level: r.u32(), text: r.str() });
           break;
         default:
           throw new Error(`durable-rooms: unknown effect kind ${kind} in batch`);
       }
     }
     return out;
+  }
+}
+
+// A cursor over a batch in Wasm memory; one per core, reused by every call.
+class BatchReader {
+  constructor() {
+    this.heap = null;
+    this.dv = null;
+    this.p = 0;
+  }
+  u32() {
+    const v = this.dv.getUint32(this.p, true);
+    this.p += 4;
+    return v;
+  }
+  f64() {
+    const v = this.dv.getFloat64(this.p, true);
+    this.p += 8;
+    return v;
+  }
+  str() {
+    const n = this.u32();
+    const s = n === 0 ? "" : decoder.decode(this.heap.subarray(this.p, this.p + n));
+    this.p += n;
+    return s;
   }
 }

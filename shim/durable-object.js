@@ -113,12 +113,14 @@ export function makeRoomsDurableObject(config) {
 
     // ---- Platform events ------------------------------------------------------
 
+    // The hot path: no await unless the core must boot or the batch started
+    // platform work (alarm, sibling call).
     async webSocketMessage(ws, message) {
-      if (!(await this.ready()).ok) return;
+      if (!this.core && !(await this.ready()).ok) return;
       const slot = this.slotOf(ws);
       if (slot === undefined) return;
       this.apply(this.guard((core) => core.message(slot, message)));
-      await this.settle();
+      if (this.io.length > 0) await this.settle();
     }
 
     async webSocketClose(ws, code, reason) {

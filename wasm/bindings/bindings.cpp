@@ -39,10 +39,12 @@ EM_JS(std::uint8_t*, js_host_call, (int op, std::uint32_t arg, const char* key, 
     case 4: s = host.env(k); break;
   }
   if (s === null || s === undefined) return 0;
-  var n = lengthBytesUTF8(s);
-  var p = _malloc(n + 5);
-  HEAPU32[p >> 2] = n;
-  stringToUTF8(s, p + 4, n + 1);
+  // TextEncoder, not Emscripten's byte-by-byte copy: the socket list of a
+  // large room is long.
+  var cap = s.length * 3;
+  var p = _malloc(cap + 4);
+  var enc = Module["hostEncoder"] || (Module["hostEncoder"] = new TextEncoder());
+  HEAPU32[p >> 2] = enc.encodeInto(s, HEAPU8.subarray(p + 4, p + 4 + cap)).written;
   return p;
 });
 

@@ -32,6 +32,7 @@ bool EffectReader::next(Effect& e) {
     case EffectKind::Frame: {
       e.bytes = str();
       std::uint32_t n = u32();
+      p_ = begin_ + ((p_ - begin_ + 3) & ~std::ptrdiff_t(3));
       e.slots.reserve(n);
       for (std::uint32_t i = 0; i < n; ++i) e.slots.push_back(u32());
       break;

@@ -8,7 +8,9 @@
 // bytes; `f64` is an IEEE double.
 //
 //   Accept   req, slot, u32 ntags, str tag × ntags, str attachment
-//   Frame    str bytes, u32 n, u32 slot × n        (one encode, n recipients)
+//   Frame    str bytes, u32 n, pad, u32 slot × n   (one encode, n recipients;
+//            `pad` is 0-3 zero bytes so the slots start 4-byte aligned from
+//            the batch start, and a reader can view them in place)
 //   Close    slot, u32 code, str reason
 //   Attach   slot, str attachment
 //   Put      str key, str value                    (room storage)
@@ -20,6 +22,7 @@
 //   Log      u32 level, str text
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -27,6 +30,8 @@
 #include <vector>
 
 namespace rooms {
+
+static_assert(std::endian::native == std::endian::little, "the effect batch is written in host order");
 
 enum class EffectKind : std::uint8_t {
   Accept = 1,
@@ -62,12 +67,14 @@ class EffectBatch {
     for (const auto& t : tags) str(t);
     str(attachment);
   }
-  template <class Slots>
-  void frame(std::string_view bytes, const Slots& slots) {
+  void frame(std::string_view bytes, const std::uint32_t* slots, std::size_t n) {
     kind(EffectKind::Frame);
     str(bytes);
-    u32(static_cast<std::uint32_t>(slots.size()));
-    for (std::uint32_t s : slots) u32(s);
+    u32(static_cast<std::uint32_t>(n));
+    bytes_.resize((bytes_.size() + 3) & ~std::size_t(3));
+    std::size_t at = bytes_.size();
+    bytes_.resize(at + 4 * n);
+    if (n > 0) std::memcpy(bytes_.data() + at, slots, 4 * n);  // little-endian, as the format
   }
   void close(std::uint32_t slot, std::uint32_t code, std::string_view reason) {
     kind(EffectKind::Close);
@@ -154,12 +161,13 @@ struct Effect {
 // Walks a batch for native hosts.
 class EffectReader {
  public:
-  EffectReader(const std::uint8_t* data, std::size_t size) : p_(data), end_(data + size) {}
+  EffectReader(const std::uint8_t* data, std::size_t size) : begin_(data), p_(data), end_(data + size) {}
   bool next(Effect& e);
 
  private:
   std::uint32_t u32();
   std::string_view str();
+  const std::uint8_t* begin_;
   const std::uint8_t* p_;
   const std::uint8_t* end_;
 };

@@ -11,8 +11,16 @@ namespace {
 // Full precision: the default algorithm is off by an ulp or two for about one
 // double in seven (0.9936527282127801 among them), so values would drift on
 // every save and load.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag | rapidjson::kParseFullPrecisionFlag;
+constexpr unsigned kParseAsciiFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseFullPrecisionFlag;
+// Text with bytes ≥ 0x80 is validated as UTF-8 while parsing; pure ASCII
+// cannot be invalid UTF-8 and skips that per-character work.
+constexpr unsigned kParseFlags = kParseAsciiFlags | rapidjson::kParseValidateEncodingFlag;
+
+bool isAscii(std::string_view t) {
+  unsigned char any = 0;
+  for (unsigned char ch : t) any |= ch;
+  return any < 0x80;
+}
 
 // Two gaps in RapidJSON 1.1.0, checked on text it has accepted (so every
 // backslash is inside a string and every \u has four hex digits). Returns the
@@ -72,7 +80,8 @@ std::optional<RoomValidationError> Parser::parse(std::string_view text, std::siz
     return RoomValidationError{"$", "at most " + std::to_string(maxBytes) + " bytes",
                                std::to_string(text.size()) + " bytes", {}};
   }
-  doc_->Parse<kParseFlags>(text.data(), text.size());
+  if (isAscii(text)) doc_->Parse<kParseAsciiFlags>(text.data(), text.size());
+  else doc_->Parse<kParseFlags>(text.data(), text.size());
   if (doc_->HasParseError()) {
     std::string found = std::string("invalid JSON (") + rapidjson::GetParseError_En(doc_->GetParseError()) +
                         ") at byte " + std::to_string(doc_->GetErrorOffset());
@@ -87,6 +96,38 @@ std::optional<RoomValidationError> Parser::parse(std::string_view text, std::siz
     return RoomValidationError{"$", "valid JSON", std::move(found), {}};
   }
   return std::nullopt;
+}
+
+}  // namespace rooms::json
+
+namespace rooms::json {
+
+bool Writer::String(const char* s, SizeType n) {
+  if (!plain(s, n)) return Base::String(s, n);
+  Prefix(rapidjson::kStringType);
+  char* out = os_->Push(n + 2);
+  out[0] = '"';
+  std::memcpy(out + 1, s, n);
+  out[n + 1] = '"';
+  return EndValue(true);
+}
+
+namespace {
+// 1 for the bytes a JSON string may hold unescaped and that are UTF-8 by
+// themselves: printable ASCII but '"' and '\\'.
+constexpr auto kPlain = [] {
+  struct Table {
+    unsigned char v[256]{};
+  } t;
+  for (int c = 0x20; c < 0x80; ++c) t.v[c] = c != '"' && c != '\\';
+  return t;
+}();
+}  // namespace
+
+bool Writer::plain(const char* s, SizeType n) {
+  unsigned char all = 1;
+  for (SizeType i = 0; i < n; ++i) all &= kPlain.v[static_cast<unsigned char>(s[i])];
+  return all != 0;
 }
 
 }  // namespace rooms::json

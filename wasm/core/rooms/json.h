@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -21,9 +22,30 @@ using Pool = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
 using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool>;
 using Value = Document::ValueType;
 using Buffer = rapidjson::StringBuffer;
-// Refuses invalid UTF-8 and NaN/Infinity instead of emitting bad JSON.
-using Writer = rapidjson::Writer<Buffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
+
+// RapidJSON's writer, refusing invalid UTF-8 and NaN/Infinity instead of
+// emitting bad JSON. Strings of printable ASCII without quotes or
+// backslashes (most keys and chat text) are copied in one block; the others
+// go through RapidJSON's escaping and UTF-8 validation, one character at a
+// time.
+class Writer : public rapidjson::Writer<Buffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
+                                        rapidjson::kWriteValidateEncodingFlag> {
+  using Base = rapidjson::Writer<Buffer, rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::CrtAllocator,
                                  rapidjson::kWriteValidateEncodingFlag>;
+
+ public:
+  explicit Writer(Buffer& b) : Base(b) {}
+  bool String(const char* s, SizeType n);
+  bool String(const char* s) { return String(s, static_cast<SizeType>(std::strlen(s))); }
+  bool Key(const char* s, SizeType n) { return String(s, n); }
+  bool Key(const char* s) { return String(s); }
+  // The SAX handler signatures (Value::Accept).
+  bool String(const char* s, SizeType n, bool) { return String(s, n); }
+  bool Key(const char* s, SizeType n, bool) { return String(s, n); }
+
+ private:
+  static bool plain(const char* s, SizeType n);
+};
 
 // Parses UTF-8 JSON text into a DOM whose nodes live in pools the parser
 // reuses; a frame whose DOM fits the inline buffers allocates nothing. The

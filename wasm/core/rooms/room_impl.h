@@ -243,6 +243,19 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   ensureConnections();
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a broadcast with a JSON form", "NaN, infinity or invalid UTF-8", {}};
+  // The common cases without per-recipient work: everyone, or everyone but
+  // the sender.
+  if (!opts.to && !opts.tag && opts.exceptAll.empty()) {
+    if (!opts.except) {
+      if (!order_.empty()) out_->frame(*bytes, order_.data(), order_.size());
+      return {};
+    }
+    auto skip = std::find(order_.begin(), order_.end(), opts.except->slot_);
+    recipients_.assign(order_.begin(), skip);
+    if (skip != order_.end()) recipients_.insert(recipients_.end(), skip + 1, order_.end());
+    if (!recipients_.empty()) out_->frame(*bytes, recipients_.data(), recipients_.size());
+    return {};
+  }
   excluded_.resize(slots_.size());
   auto mark = [&](std::uint8_t v) {
     if (opts.except) excluded_[opts.except->slot_] = v;
@@ -272,7 +285,7 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   }
   mark(0);
   for (auto s : recipients_) excluded_[s] = 0;
-  if (!recipients_.empty()) out_->frame(*bytes, recipients_);
+  if (!recipients_.empty()) out_->frame(*bytes, recipients_.data(), recipients_.size());
   if (!failed.failures.empty()) return failed;
   return {};
 }
@@ -282,8 +295,7 @@ Status RoomInstance<R>::sendTo(Conn& c, const typename R::Broadcast& msg) {
   if (!c.open_) return SendError{c.id_, "connection is not open"};
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a message with a JSON form", "NaN, infinity or invalid UTF-8", {}};
-  std::uint32_t one[1] = {c.slot_};
-  out_->frame(*bytes, std::vector<std::uint32_t>(one, one + 1));
+  out_->frame(*bytes, &c.slot_, 1);
   return {};
 }
 
@@ -379,24 +391,26 @@ typename RoomInstance<R>::Flight& RoomInstance<R>::newFlight(Phase phase, std::o
 #define ROOMS_EXCEPTIONS 1
 #endif
 
-// Awaits a handler's task. In builds with exceptions, one escaping the
-// handler becomes a RoomExecutionError: the room reads the outcome of every
-// flight when it finishes, so nothing may escape it.
+#ifdef ROOMS_EXCEPTIONS
+// Awaits a handler's task; an exception escaping the handler becomes a
+// RoomExecutionError: the room reads the outcome of every flight when it
+// finishes, so nothing may escape it.
 inline Task<Status> guarded(Task<Status> task, std::string phase) {
   Status s;
-#ifdef ROOMS_EXCEPTIONS
   try {
-#endif
     s = co_await task;
-#ifdef ROOMS_EXCEPTIONS
   } catch (const std::exception& e) {
     s = RoomExecutionError{phase, std::string("exception: ") + e.what()};
   } catch (...) {
     s = RoomExecutionError{phase, "exception of unknown type"};
   }
-#endif
   co_return s;
 }
+#else
+// Without exceptions nothing can escape a handler: await it directly, with
+// no extra coroutine frame per event.
+inline Task<Status>&& guarded(Task<Status>&& task, const std::string&) { return std::move(task); }
+#endif
 
 template <class R>
 Task<Status> RoomInstance<R>::runChannel(Flight& f) {

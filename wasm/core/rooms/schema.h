@@ -372,6 +372,10 @@ bool encodeValue(json::Writer& w, const T& v) {
   } else if constexpr (std::is_same_v<T, bool>) {
     return w.Bool(v);
   } else if constexpr (std::is_same_v<T, double>) {
+    // Integral values print as integers (`3`, not `3.0`), as JSON.stringify
+    // does; -0 keeps its sign (`-0.0`).
+    if (std::trunc(v) == v && std::fabs(v) <= kMaxSafeInteger && !(v == 0 && std::signbit(v)))
+      return w.Int64(static_cast<std::int64_t>(v));
     return w.Double(v);
   } else if constexpr (std::is_integral_v<T>) {
     if constexpr (std::is_signed_v<T>) {
