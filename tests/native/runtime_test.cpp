@@ -812,8 +812,8 @@ TEST_CASE("runtime: every effect kind round-trips through EffectBatch and Effect
   const std::vector<std::uint32_t> manySlots = {0, 1, 7, 0xFFFFFFFFu};
 
   b.accept(7, 3, {std::string(rooms::kIdTagPrefix) + "alice", "team:red", ""}, R"({"name":"alice"})");
-  b.frame(R"({"_tag":"Pong"})", manySlots);
-  b.frame(nul, std::vector<std::uint32_t>{});
+  b.frame(R"({"_tag":"Pong"})", manySlots.data(), manySlots.size());
+  b.frame(nul, nullptr, 0);
   b.close(3, 4000, "bye ✓");
   b.attach(2, nul);
   b.put(rooms::kStateKey, R"({"events":1})");
@@ -1163,4 +1163,19 @@ TEST_CASE("runtime: a connection that closes while its handler is suspended stay
   CHECK(seen[0].asker == "a");
   CHECK(b->isOpen());
   CHECK(ids(connections(rt)) == Strings{"w", "b"});
+}
+
+TEST_CASE("runtime: a frame's recipient slots start 4-byte aligned in the batch") {
+  // Readers view the slots in place (a Uint32Array on Wasm memory in the shim).
+  for (std::size_t shift = 0; shift < 8; ++shift) {
+    EffectBatch b;
+    b.log(rooms::LogLevel::Info, std::string(shift, 'x'));
+    const std::uint32_t slots[] = {5, 6};
+    b.frame(std::string(shift + 1, 'y'), slots, 2);
+    REQUIRE(b.size() >= 8);
+    CHECK((b.size() - 8) % 4 == 0);
+    auto e = effectsOf(b);
+    REQUIRE(e.size() == 2);
+    CHECK(e[1].slots == std::vector<std::uint32_t>{5, 6});
+  }
 }

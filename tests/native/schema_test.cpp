@@ -482,7 +482,7 @@ TEST_CASE("schema: std::variant is a union tagged on _tag") {
   CHECK(std::get<Rect>(r).h == 2);
   CHECK(decoded<Shape>(R"({"_tag":"Blank"})").index() == 2);
 
-  CHECK(roundTrip(Shape{Rect{1, 2}}) == R"({"_tag":"Rect","w":1.0,"h":2.0})");
+  CHECK(roundTrip(Shape{Rect{1, 2}}) == R"({"_tag":"Rect","w":1,"h":2})");
   CHECK(roundTrip(Shape{Blank{}}) == R"({"_tag":"Blank"})");
 
   const std::vector<std::string> all{"Circle", "Rect", "Blank"};
@@ -705,7 +705,7 @@ TEST_CASE("schema: chat schemas round trip") {
   CHECK(refusal<chat::Broadcast>(R"({"_tag":"Say","text":"x"})").allowedTags ==
         std::vector<std::string>{"Message", "UserJoined", "UserLeft", "Typing"});
 
-  CHECK(roundTrip(chat::State{1700000000000, 42}) == R"({"createdAt":1700000000000.0,"messageCount":42.0})");
+  CHECK(roundTrip(chat::State{1700000000000, 42}) == R"({"createdAt":1700000000000,"messageCount":42})");
   CHECK(roundTrip(chat::Connection{"alice", 0.25}) == R"({"userId":"alice","joinedAt":0.25})");
   CHECK(why<chat::State>(R"({"createdAt":1})") == "at $.messageCount: expected number, found missing");
 }
