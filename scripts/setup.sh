@@ -16,6 +16,8 @@ declare -A APT=(
   [cmake]=/usr/bin/cmake
   [g++]=/usr/bin/g++
   [node-acorn]=/usr/share/nodejs/acorn
+  [clang]=/usr/bin/clang++                     # the fuzz targets (libFuzzer)
+  [libclang-rt-14-dev]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 )
 missing=()
 for pkg in "${!APT[@]}"; do

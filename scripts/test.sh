@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what is missing, builds both targets, runs every test:
-#   doctest natively (CTest), again under AddressSanitizer + UBSan, the same
-#   suite compiled to Wasm under node (CTest), and the end-to-end suite
-#   against workerd (node:test + ws).
+#   doctest natively (CTest), again under AddressSanitizer + UBSan, the
+#   libFuzzer targets for a fixed number of inputs, the same doctest suite
+#   compiled to Wasm under node (CTest), and the end-to-end suite against
+#   workerd (node:test + ws).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,6 +15,8 @@ say "doctest, native with AddressSanitizer and UBSan (build/asan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null
 cmake --build build/asan -j"$(nproc)" --target rooms_tests >/dev/null
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --test-dir build/asan --output-on-failure
+say "fuzz targets, fixed seed (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 50000
 say "doctest, compiled to Wasm, under node"
 ctest --test-dir build/wasm --output-on-failure
 say "end to end, workerd (Miniflare) + ws clients"
