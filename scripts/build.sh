@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds both targets from the same sources:
 #   build/native  the core, tests, benchmarks and the schema exporter (g++)
-#   build/wasm    dist/wasm/core.{mjs,wasm} for the worker, and the same
-#                 doctest suite compiled to Wasm (Emscripten)
+#   build/wasm    dist/wasm/core.{mjs,wasm} for the worker (chat room),
+#                 dist/wasm-test/ (chat + probe, for the e2e test worker), and
+#                 the same doctest suite compiled to Wasm (Emscripten)
 # then the generated JS metadata and the deployable bundle (dist/bundle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +20,11 @@ say "wasm (build/wasm)"
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/wasm -j"$JOBS"
 
-say "registry metadata (dist/wasm/rooms.meta.js, rooms.d.ts)"
+say "registry metadata (dist/wasm*/rooms.meta.js, rooms.d.ts)"
 build/native/rooms_schemas --meta > dist/wasm/rooms.meta.js
 build/native/rooms_schemas --ts > dist/wasm/rooms.d.ts
+build/native/rooms_schemas_test --meta > dist/wasm-test/rooms.meta.js
+build/native/rooms_schemas_test --ts > dist/wasm-test/rooms.d.ts
 
 bundle() {  # config outdir
   rm -rf "$2"

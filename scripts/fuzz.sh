@@ -11,10 +11,14 @@ cmake -S . -B build/fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
 cmake --build build/fuzz -j"$(nproc)" --target decode_fuzz room_fuzz >/dev/null
 for t in decode_fuzz room_fuzz; do
   printf '[fuzz] %s: %s inputs, seed 1\n' "$t" "$RUNS"
-  # Seeds from tests/fuzz/corpus/<target> (read only; new inputs are not kept).
+  # libFuzzer adds the inputs it finds to its first corpus directory: a fresh
+  # scratch one, so the seeds in tests/fuzz/corpus/<target> stay as committed
+  # and every run starts from the same place.
+  scratch="build/fuzz/corpus-$t"
+  rm -rf "$scratch" && mkdir -p "$scratch"
   seeds=()
   [ -d "tests/fuzz/corpus/$t" ] && seeds=("tests/fuzz/corpus/$t")
-  if ! build/fuzz/$t -seed=1 -runs="$RUNS" -max_len=4096 "${seeds[@]}" > "build/fuzz/$t.log" 2>&1; then
+  if ! build/fuzz/$t -seed=1 -runs="$RUNS" -max_len=4096 "$scratch" "${seeds[@]}" > "build/fuzz/$t.log" 2>&1; then
     grep -E "ERROR|SUMMARY|Test unit written" "build/fuzz/$t.log" >&2 || tail -20 "build/fuzz/$t.log" >&2
     echo "[fuzz] $t found a failure (full report: build/fuzz/$t.log)" >&2
     exit 1

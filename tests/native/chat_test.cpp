@@ -10,7 +10,7 @@
 #include "app.h"
 #include "chat/chat.h"
 #include "rooms/testing.h"
-#include "support.h"
+#include "support/support.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "chat/chat.h"
 #include "probe/probe.h"
 #include "rooms/testing.h"
-#include "support.h"
+#include "support/support.h"
 
 namespace {
 

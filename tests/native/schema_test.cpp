@@ -306,7 +306,7 @@ TEST_CASE("schema: integers are integral and in range") {
     CHECK(why<std::int32_t>("2147483648") == "at $: expected int32, found number 2147483648");
     CHECK(why<std::int32_t>("-2147483649") == "at $: expected int32, found number -2147483649");
     CHECK(why<std::int32_t>("1.5") == "at $: expected int32, found number 1.5");
-    CHECK(why<std::int32_t>(R"("7")") == R"(at $: expected integer, found string "7")");
+    CHECK(why<std::int32_t>(R"("7")") == R"(at $: expected int32, found string "7")");
     CHECK(encoded(std::numeric_limits<std::int32_t>::min()) == "-2147483648");
   }
   SUBCASE("int64 stops at the safe-integer bound 2^53-1") {
@@ -435,9 +435,9 @@ TEST_CASE("schema: std::map is a record") {
   CHECK(decoded<Rec>("{}").empty());
   CHECK(decoded<Rec>(R"({"b":2,"a":1})") == Rec{{"a", 1}, {"b", 2}});
   CHECK(why<Rec>(R"({"a":1,"b":1.5})") == "at $.b: expected int32, found number 1.5");
-  CHECK(why<Rec>(R"({"weird key":null})") == R"(at $["weird key"]: expected integer, found null)");
-  CHECK(why<Rec>(R"({"2x":true})") == R"(at $["2x"]: expected integer, found boolean true)");
-  CHECK(why<Rec>(R"({"q\"":true})") == R"(at $["q\""]: expected integer, found boolean true)");
+  CHECK(why<Rec>(R"({"weird key":null})") == R"(at $["weird key"]: expected int32, found null)");
+  CHECK(why<Rec>(R"({"2x":true})") == R"(at $["2x"]: expected int32, found boolean true)");
+  CHECK(why<Rec>(R"({"q\"":true})") == R"(at $["q\""]: expected int32, found boolean true)");
   CHECK(why<Rec>("[]") == "at $: expected object, found array");
   CHECK(roundTrip(Rec{{"z", 1}, {"a b", -2}}) == R"({"a b":-2,"z":1})");
   CHECK(roundTrip(Rec{}) == "{}");

@@ -1,8 +1,8 @@
-// The registry the example worker serves: the chat room and the probe room.
+// The registry the example worker serves: the chat room. (The test builds
+// link tests/support/registry.cpp instead, which adds the probe room.)
 #include "app.h"
 
 #include "chat/chat.h"
-#include "probe/probe.h"
 
 namespace app {
 
@@ -10,7 +10,6 @@ const rooms::Registry& registry() {
   static const rooms::Registry r = [] {
     rooms::Registry reg;
     reg.add<chat::Chat>(chat::handlers());
-    reg.add<probe::Probe>(probe::handlers());
     return reg;
   }();
   return r;

@@ -1,14 +1,14 @@
-// A worker for end-to-end tests: the same core and shim as the chat example,
-// with the whole client API reachable over HTTP so tests can drive every room
-// type (chat and probe) with any upgrade options.
+// A worker for end-to-end tests: the shim of the chat example over the test
+// build of the core (dist/wasm-test: chat + probe), with the whole client API
+// reachable over HTTP so tests can drive every room type with any options.
 //
 //   GET  /ws/:room/:id?opts=<UpgradeOpts JSON>   client.room(room).upgrade(id, request, opts)
 //   POST /call/:room/:id/:op   body: the argument  client.room(room)[op](id, arg)
 //        → 200 {ok: true, value} | {ok: false, error: {_tag, message, ...}}
 
-import wasm from "../../../dist/wasm/core.wasm";
-import factory from "../../../dist/wasm/core.mjs";
-import { roomNames } from "../../../dist/wasm/rooms.meta.js";
+import wasm from "../../../dist/wasm-test/core.wasm";
+import factory from "../../../dist/wasm-test/core.mjs";
+import { roomNames } from "../../../dist/wasm-test/rooms.meta.js";
 import { makeRooms, RoomsError } from "../../../shim/index.js";
 
 const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });

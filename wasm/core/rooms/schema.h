@@ -296,7 +296,7 @@ bool decodeValue(const json::Value& v, T& out, DecodeCtx& c) {
     return true;
   } else if constexpr (std::is_integral_v<T>) {
     static_assert(sizeof(T) <= 8 && !std::is_same_v<T, bool>);
-    if (!v.IsNumber()) return c.fail("integer", &v);
+    if (!v.IsNumber()) return c.fail(schemaTypeName<T>(), &v);
     double d = v.GetDouble();
     double lo = std::max<double>(static_cast<double>(std::numeric_limits<T>::min()), -kMaxSafeInteger);
     double hi = std::min<double>(static_cast<double>(std::numeric_limits<T>::max()), kMaxSafeInteger);
