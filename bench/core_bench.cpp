@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app.h"
+#include "bench_host.h"
 #include "chat/chat.h"
 #include "rooms/json.h"
 #include "rooms/room.h"
@@ -37,30 +38,6 @@ double measure(Fn&& fn) {
   return elapsed * 1e9 / static_cast<double>(n);
 }
 
-// A host with N open sockets whose attachments are chat connection states.
-class BenchHost final : public rooms::Host {
- public:
-  explicit BenchHost(int sockets) : sockets_(sockets) {}
-  double now() override { return 1.7e12; }
-  std::string randomId() override { return "r"; }
-  std::optional<std::string> load(std::string_view key) override {
-    if (key == rooms::kStateKey) return std::string(R"({"createdAt":1,"messageCount":0})");
-    return std::nullopt;
-  }
-  std::vector<rooms::ConnectionRecord> loadConnections() override {
-    std::vector<rooms::ConnectionRecord> out;
-    for (int i = 0; i < sockets_; ++i)
-      out.push_back({static_cast<std::uint32_t>(i), {std::string(rooms::kIdTagPrefix) + "u" + std::to_string(i)}});
-    return out;
-  }
-  std::string loadAttachment(std::uint32_t slot) override {
-    return R"({"userId":"u)" + std::to_string(slot) + R"(","joinedAt":1700000000000})";
-  }
-  std::optional<std::string> env(std::string_view) override { return std::nullopt; }
-
- private:
-  int sockets_;
-};
 
 volatile std::size_t sink;
 

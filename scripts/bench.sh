@@ -16,8 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NODE_PATH=/usr/share/nodejs WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
-say() { printf '[bench] %s\n' "$*"; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+SCRIPT_TAG=bench
+. scripts/lib.sh
 
 QUICK=""
 for a in "$@"; do
@@ -31,20 +31,8 @@ OUT=dist/bench-results
 mkdir -p "$OUT"
 
 # ---- prerequisites ---------------------------------------------------------------
-# gnuplot for the PNG, installed like scripts/setup.sh installs its packages.
-if [ ! -x /usr/bin/gnuplot ]; then
-  say "installing Debian package gnuplot-nox (for bench/plot/throughput.png)"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "need root to install gnuplot-nox"
-    SUDO=sudo
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed (no access to Debian mirrors?)"
-  $SUDO apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null \
-    || die "apt-get install failed for: gnuplot-nox"
-  [ -x /usr/bin/gnuplot ] || die "gnuplot-nox installed but /usr/bin/gnuplot is still missing"
-fi
+# gnuplot for the PNG.
+ensure_debian_packages gnuplot-nox=/usr/bin/gnuplot
 
 # npm packages of the bench rooms (devDependencies), and the built core.
 if [ ! -d node_modules/partyserver ] || [ ! -d node_modules/effect ] || [ ! -x node_modules/.bin/wrangler ]; then

@@ -4,42 +4,20 @@
 # a Debian package is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SCRIPT_TAG=setup
+. scripts/lib.sh
 
-say() { printf '[setup] %s\n' "$*"; }
-die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# Debian packages: command or file that proves each is present.
-declare -A APT=(
-  [emscripten]=/usr/bin/em++
-  [rapidjson-dev]=/usr/include/rapidjson/document.h
-  [doctest-dev]=/usr/include/doctest/doctest.h
-  [cmake]=/usr/bin/cmake
-  [g++]=/usr/bin/g++
-  [node-acorn]=/usr/share/nodejs/acorn
-  [clang]=/usr/bin/clang++                     # the fuzz targets (libFuzzer)
-  [libclang-rt-14-dev]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
-)
-missing=()
-for pkg in "${!APT[@]}"; do
-  [ -e "${APT[$pkg]}" ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "need root to install: ${missing[*]}"
-    SUDO=sudo
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || die "apt-get update failed (no access to Debian mirrors?)"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install failed for: ${missing[*]}"
-  for pkg in "${missing[@]}"; do
-    [ -e "${APT[$pkg]}" ] || die "package $pkg installed but ${APT[$pkg]} is still missing"
-  done
-else
-  say "Debian packages present"
-fi
+# Each Debian package, proved present by a file it installs.
+ensure_debian_packages \
+  emscripten=/usr/bin/em++ \
+  rapidjson-dev=/usr/include/rapidjson/document.h \
+  doctest-dev=/usr/include/doctest/doctest.h \
+  cmake=/usr/bin/cmake \
+  g++=/usr/bin/g++ \
+  node-acorn=/usr/share/nodejs/acorn \
+  clang=/usr/bin/clang++ \
+  libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
+say "Debian packages present"
 
 command -v node >/dev/null || die "node is missing; install Node.js 20 (nodesource) first"
 major=$(node -p 'process.versions.node.split(".")[0]')
