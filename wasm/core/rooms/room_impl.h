@@ -133,6 +133,9 @@ double RoomCtx<R>::now() const {
 
 template <class R>
 Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
+  // Instances are addressed as "name:id" on the platform.
+  static_assert(!R::name.empty() && R::name.find(':') == std::string_view::npos,
+                "a room type name is non-empty and holds no ':'");
   auto shared = std::make_shared<const Handlers<R>>(std::move(handlers));
   Entry e;
   e.create = [shared, options](std::string id, Host& host, const Registry& reg) {
