@@ -20,12 +20,12 @@
 // grew across an idle period proves the room hibernated and was rebuilt.
 
 import { DurableObject } from "cloudflare:workers";
-import { Schema } from "effect";
 import { Server } from "partyserver";
 import wasm from "../../dist/wasm/core.wasm";
 import factory from "../../dist/wasm/core.mjs";
 import { roomNames } from "../../dist/wasm/rooms.meta.js";
 import { makeRooms } from "../../shim/index.js";
+import { effectCodec, plainCodec } from "./chat-codecs.js";
 
 const STATE_KEY = "state";
 const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
@@ -51,9 +51,14 @@ export class RoomsDO extends rooms.DO {
 // The floor: one JSON.parse, hand-written checks, one JSON.stringify per
 // broadcast, the socket table cached in memory per wake (like the shim's).
 export class PlainRoom extends DurableObject {
+  // The room's frames, attachments and state go through this codec.
+  static codec = plainCodec;
+  static label = "plain-js";
+
   constructor(ctx, env) {
     super(ctx, env);
-    constructed["plain-js"]++;
+    constructed[this.constructor.label]++;
+    this.codec = this.constructor.codec;
     this.conns = null; // Map<WebSocket, {userId, joinedAt}>, rebuilt lazily after a wake
     this.state = null;
   }
@@ -70,18 +75,27 @@ export class PlainRoom extends DurableObject {
     const t = this.table();
     let c = t.get(ws);
     if (c === null) {
-      c = ws.deserializeAttachment();
+      c = this.codec.readAttachment(ws.deserializeAttachment());
       t.set(ws, c);
     }
     return c;
   }
 
   loadState() {
-    this.state ??= this.ctx.storage.kv.get(STATE_KEY) ?? null;
+    if (this.state === null) {
+      const stored = this.ctx.storage.kv.get(STATE_KEY);
+      this.state = stored === undefined ? null : this.codec.readState(stored);
+    }
     return this.state;
   }
 
-  broadcast(text, except) {
+  saveState(st) {
+    this.state = st;
+    this.ctx.storage.kv.put(STATE_KEY, this.codec.writeState(st));
+  }
+
+  broadcast(msg, except) {
+    const text = this.codec.encode(msg);
     for (const ws of this.table().keys()) {
       if (ws === except) continue;
       try {
@@ -102,33 +116,23 @@ export class PlainRoom extends DurableObject {
     this.ctx.acceptWebSocket(server, [`user:${userId}`]);
     server.serializeAttachment(conn);
     this.table().set(server, conn);
-    if (this.loadState() === null) {
-      this.state = { createdAt: Date.now(), messageCount: 0 };
-      this.ctx.storage.kv.put(STATE_KEY, this.state);
-    }
-    this.broadcast(JSON.stringify({ _tag: "UserJoined", userId }), server);
+    if (this.loadState() === null) this.saveState({ createdAt: Date.now(), messageCount: 0 });
+    this.broadcast({ _tag: "UserJoined", userId }, server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   webSocketMessage(ws, data) {
     if (typeof data !== "string" || data.length > MAX_FRAME) return;
-    let ev;
-    try {
-      ev = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (ev === null || typeof ev !== "object" || Array.isArray(ev)) return;
+    const ev = this.codec.decode(data);
+    if (ev === null) return;
     const conn = this.conn(ws);
     if (conn === undefined) return;
     if (ev._tag === "Say") {
-      if (typeof ev.text !== "string") return;
       const st = this.loadState();
-      st.messageCount += 1;
-      this.ctx.storage.kv.put(STATE_KEY, st);
-      this.broadcast(JSON.stringify({ _tag: "Message", text: ev.text, userId: conn.userId, ts: Date.now() }));
-    } else if (ev._tag === "Typing") {
-      this.broadcast(JSON.stringify({ _tag: "Typing", userId: conn.userId }), ws);
+      this.saveState({ ...st, messageCount: st.messageCount + 1 });
+      this.broadcast({ _tag: "Message", text: ev.text, userId: conn.userId, ts: Date.now() });
+    } else {
+      this.broadcast({ _tag: "Typing", userId: conn.userId }, ws);
     }
   }
 
@@ -150,7 +154,7 @@ export class PlainRoom extends DurableObject {
     if (!t.has(ws)) return;
     const conn = this.conn(ws);
     t.delete(ws);
-    if (conn) this.broadcast(JSON.stringify({ _tag: "UserLeft", userId: conn.userId }), ws);
+    if (conn) this.broadcast({ _tag: "UserLeft", userId: conn.userId }, ws);
   }
 }
 
@@ -224,129 +228,12 @@ export class PartyRoom extends Server {
 
 // ---- 4. Effect Schema -----------------------------------------------------------
 
-// The spec's own stack: every inbound frame decoded (JSON + validation) and
-// every outbound message encoded through Effect Schema codecs.
-const Say = Schema.TaggedStruct("Say", { text: Schema.String });
-const Typing = Schema.TaggedStruct("Typing", {});
-const Inbound = Schema.fromJsonString(Schema.Union([Say, Typing]));
-const Outbound = Schema.fromJsonString(
-  Schema.Union([
-    Schema.TaggedStruct("Message", { text: Schema.String, userId: Schema.String, ts: Schema.Number }),
-    Schema.TaggedStruct("UserJoined", { userId: Schema.String }),
-    Schema.TaggedStruct("UserLeft", { userId: Schema.String }),
-    Schema.TaggedStruct("Typing", { userId: Schema.String }),
-  ]),
-);
-const Connection = Schema.Struct({ userId: Schema.String, joinedAt: Schema.Number });
-const State = Schema.Struct({ createdAt: Schema.Number, messageCount: Schema.Number });
-const decodeInbound = Schema.decodeUnknownExit(Inbound);
-const encodeOutbound = Schema.encodeSync(Outbound);
-const decodeConnection = Schema.decodeUnknownSync(Connection);
-const decodeState = Schema.decodeUnknownSync(State);
-const encodeState = Schema.encodeSync(State);
-
-export class EffectRoom extends DurableObject {
-  constructor(ctx, env) {
-    super(ctx, env);
-    constructed["effect-schema"]++;
-    this.conns = null;
-    this.state = null;
-  }
-
-  table() {
-    if (this.conns === null) {
-      this.conns = new Map();
-      for (const ws of this.ctx.getWebSockets()) this.conns.set(ws, null);
-    }
-    return this.conns;
-  }
-
-  conn(ws) {
-    const t = this.table();
-    let c = t.get(ws);
-    if (c === null) {
-      c = decodeConnection(ws.deserializeAttachment());
-      t.set(ws, c);
-    }
-    return c;
-  }
-
-  loadState() {
-    if (this.state === null) {
-      const stored = this.ctx.storage.kv.get(STATE_KEY);
-      this.state = stored === undefined ? null : decodeState(stored);
-    }
-    return this.state;
-  }
-
-  saveState(st) {
-    this.state = st;
-    this.ctx.storage.kv.put(STATE_KEY, encodeState(st));
-  }
-
-  broadcast(msg, except) {
-    const text = encodeOutbound(msg);
-    for (const ws of this.table().keys()) {
-      if (ws === except) continue;
-      try {
-        ws.send(text);
-      } catch {
-        // Closing.
-      }
-    }
-  }
-
-  async fetch(request) {
-    if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
-      return Response.json(this.loadState());
-    }
-    const userId = new URL(request.url).searchParams.get("userId") || "anon";
-    const [client, server] = Object.values(new WebSocketPair());
-    const conn = { userId, joinedAt: Date.now() };
-    this.ctx.acceptWebSocket(server, [`user:${userId}`]);
-    server.serializeAttachment(conn);
-    this.table().set(server, conn);
-    if (this.loadState() === null) this.saveState({ createdAt: Date.now(), messageCount: 0 });
-    this.broadcast({ _tag: "UserJoined", userId }, server);
-    return new Response(null, { status: 101, webSocket: client });
-  }
-
-  webSocketMessage(ws, data) {
-    if (typeof data !== "string" || data.length > MAX_FRAME) return;
-    const ev = decodeInbound(data);
-    if (ev._tag !== "Success") return;
-    const conn = this.conn(ws);
-    if (conn === undefined) return;
-    const event = ev.value;
-    if (event._tag === "Say") {
-      const st = this.loadState();
-      this.saveState({ ...st, messageCount: st.messageCount + 1 });
-      this.broadcast({ _tag: "Message", text: event.text, userId: conn.userId, ts: Date.now() });
-    } else {
-      this.broadcast({ _tag: "Typing", userId: conn.userId }, ws);
-    }
-  }
-
-  webSocketClose(ws, code, reason) {
-    this.gone(ws);
-    try {
-      ws.close(answerable(code) ? code : 1000, answerable(code) ? reason : "");
-    } catch {
-      // Already closed.
-    }
-  }
-
-  webSocketError(ws) {
-    this.gone(ws);
-  }
-
-  gone(ws) {
-    const t = this.table();
-    if (!t.has(ws)) return;
-    const conn = this.conn(ws);
-    t.delete(ws);
-    if (conn) this.broadcast({ _tag: "UserLeft", userId: conn.userId }, ws);
-  }
+// The spec's own stack: the plain room with every inbound frame decoded (JSON
+// + validation) and every outbound message, attachment and state encoded
+// through Effect Schema codecs.
+export class EffectRoom extends PlainRoom {
+  static codec = effectCodec;
+  static label = "effect-schema";
 }
 
 // ---- Routing ----------------------------------------------------------------------
