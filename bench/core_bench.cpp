@@ -60,7 +60,8 @@ int main() {
   double decodeNs = measure([&] { sink = decoder.decode(say, ev).has_value(); });
 
   rooms::Encoder encoder;
-  chat::Broadcast msg = chat::Message{"hello, world: a typical chat line of some length", "alice", 1.7e12};
+  chat::Broadcast msg = chat::Message{"hello, world: a typical chat line of some length", "alice",
+                                                rooms::fromEpochMs(1'700'000'000'000)};
   double encodeNs = measure([&] { sink = encoder.encode(msg)->size(); });
 
   std::printf("  %-28s %9.0f ns  %10.0f /s\n", "parse only (baseline)", parseNs, 1e9 / parseNs);

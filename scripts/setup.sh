@@ -16,6 +16,7 @@ ensure_debian_packages \
   g++=/usr/bin/g++ \
   node-acorn=/usr/share/nodejs/acorn \
   clang=/usr/bin/clang++ \
+  libboost1.81-dev=/usr/include/boost/describe.hpp \
   libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 say "Debian packages present"
 

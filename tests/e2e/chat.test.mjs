@@ -262,6 +262,19 @@ test("POST /api/chat/:room/say → 200 {status: ok} and every member gets a Mess
   clients.forEach((c, i) => assert.deepEqual(c.since(marks[i]), [got[0]], `nothing else reached ${users[i]}`));
 });
 
+test("POST say to a room nobody has joined creates the room and counts the message", TEST, async () => {
+  const room = uniqueId("fresh");
+  const before = Date.now();
+  const r = await postJson(api(room, "say"), { text: "into the void" });
+  assert.equal(r.status, 200, r.text);
+  const state = await getJson(api(room, "state"));
+  assert.equal(state.status, 200, state.text);
+  assert.equal(state.body.messageCount, 1);
+  assert.ok(state.body.createdAt >= before - CLOCK_SLACK_MS && state.body.createdAt <= Date.now() + CLOCK_SLACK_MS);
+  assert.equal((await postJson(api(room, "say"), { text: "again" })).status, 200);
+  assert.equal((await getJson(api(room, "state"))).body.messageCount, 2);
+});
+
 test("POST say with a bad body → 400 with a JSON error naming the problem; nothing broadcast or counted", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("post-bad");

@@ -35,7 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   roundTrip<chat::Event>(text);
   roundTrip<chat::Broadcast>(text);
   roundTrip<chat::State>(text);
+  roundTrip<chat::Connection>(text);
   roundTrip<probe::Event>(text);
   roundTrip<probe::Broadcast>(text);
+  roundTrip<probe::Connection>(text);  // an optional key
   return 0;
 }

@@ -73,7 +73,7 @@ TEST_CASE("chat: the first join initialises the room state; later joins are anno
   InMemoryRuntime rt(app::registry());
   CHECK(rt.room("chat").getState(kRoom).payload == "null");
 
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
   auto* alice = join(rt, "alice");
   CHECK(alice->id() == "alice");
   CHECK(alice->isOpen());
@@ -145,13 +145,19 @@ TEST_CASE("chat: a direct send broadcasts a Message from \"system\"") {
   CHECK(roomState(rt)->messageCount == 1);
 }
 
-TEST_CASE("chat: direct sends that do not apply do nothing") {
+TEST_CASE("chat: direct sends: a Say creates the room; what does not apply does nothing") {
   InMemoryRuntime rt(app::registry());
 
-  SUBCASE("Say before anyone joined: the state stays null (update is a no-op)") {
+  SUBCASE("Say before anyone joined creates the room and counts the message (nobody hears it)") {
+    // Was: the state stayed null. The room is now created by its first use,
+    // a connection or a direct Say (wasm/examples/chat/chat.cpp).
+    const rooms::Timestamp t0 = rt.now();
     Reply r = rt.room("chat").sendEvent(kRoom, chat::Event{chat::Say{"anyone?"}});
     CHECK(r.ok);
-    CHECK_FALSE(roomState(rt));
+    auto s = roomState(rt);
+    REQUIRE(s);
+    CHECK(s->createdAt == t0);
+    CHECK(s->messageCount == 1);
   }
   SUBCASE("Typing without a connection broadcasts nothing") {
     auto* alice = join(rt, "alice");
@@ -270,7 +276,7 @@ TEST_CASE("chat: getConnections lists {id, tags, state}, optionally by tag") {
   InMemoryRuntime rt(app::registry());
   CHECK(rt.room("chat").getConnections(kRoom).payload == "[]");
 
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
   join(rt, "alice", {"user:alice", "admin"});
   rt.advance(std::chrono::seconds(1));
   join(rt, "bob", {"user:bob"});
@@ -283,7 +289,7 @@ TEST_CASE("chat: getConnections lists {id, tags, state}, optionally by tag") {
   CHECK(all[0].state.joinedAt == t0);
   CHECK(all[1].id == "bob");
   CHECK(all[1].tags == Strings{"user:bob"});
-  CHECK(all[1].state.joinedAt == t0 + 1000);
+  CHECK(all[1].state.joinedAt == t0 + std::chrono::seconds(1));
 
   // Exactly these keys, nothing else (decodeStrict refuses extras; check the order too).
   auto raw = parseJson(rt.room("chat").getConnections(kRoom).payload);
@@ -324,7 +330,7 @@ TEST_CASE("chat: the JSON upgrade accepts a connection and answers its id") {
   CHECK(r.payload == "alice");
   REQUIRE(alice);
   CHECK(alice->tags() == Strings{"user:alice"});
-  CHECK(connections(rt)[0].state.joinedAt == 1);
+  CHECK(connections(rt)[0].state.joinedAt == rooms::fromEpochMs(1));
 
   // Without an id the runtime assigns one.
   TestConnection* anon = nullptr;
@@ -442,7 +448,7 @@ TEST_CASE("chat: onDuplicate reject answers 409 and leaves the first socket alon
 
 TEST_CASE("chat: after hibernation connections come back with id, tags and state; onConnect does not rerun") {
   InMemoryRuntime rt(app::registry());
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
   auto* alice = join(rt, "alice", {"user:alice", "admin"});
   auto* bob = join(rt, "bob", {"user:bob"});
   alice->receive(chat::Event{chat::Say{"before"}});

@@ -4,6 +4,7 @@
 // platform tag limits, connection lookups, and the effect batch itself.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -259,11 +260,11 @@ TEST_CASE("runtime: onDecodeError receives frames that fail the event schema") {
 TEST_CASE("runtime: Schedule sets the alarm, advancing the clock fires onAlarm once") {
   InMemoryRuntime rt(app::registry());
   auto* p1 = enter(rt, "p1");
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
 
   REQUIRE(sendProbe(rt, probe::Schedule{5000}).ok);
-  CHECK(rt.alarmOf("probe", kId) == t0 + 5000);
-  CHECK(ping(p1).nextAlarm == t0 + 5000);
+  CHECK(rt.alarmOf("probe", kId) == t0 + 5000ms);
+  CHECK(ping(p1).nextAlarm == t0 + 5000ms);
 
   p1->clearReceived();
   rt.advance(4999ms);
@@ -284,12 +285,12 @@ TEST_CASE("runtime: Schedule sets the alarm, advancing the clock fires onAlarm o
 TEST_CASE("runtime: a new schedule replaces the old; Cancel clears it") {
   InMemoryRuntime rt(app::registry());
   auto* p1 = enter(rt, "p1");
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
   REQUIRE(sendProbe(rt, probe::Schedule{5000}).ok);
 
   SUBCASE("replace") {
     REQUIRE(sendProbe(rt, probe::Schedule{1000}).ok);
-    CHECK(rt.alarmOf("probe", kId) == t0 + 1000);
+    CHECK(rt.alarmOf("probe", kId) == t0 + 1000ms);
     p1->clearReceived();
     rt.advance(10s);
     CHECK(framesOf<probe::AlarmRan>(p1).size() == 1);
@@ -308,10 +309,10 @@ TEST_CASE("runtime: a new schedule replaces the old; Cancel clears it") {
 TEST_CASE("runtime: the schedule survives hibernation") {
   InMemoryRuntime rt(app::registry());
   auto* p1 = enter(rt, "p1");
-  const double t0 = rt.now();
+  const rooms::Timestamp t0 = rt.now();
   REQUIRE(sendProbe(rt, probe::Schedule{3000}).ok);
   rt.hibernate();
-  CHECK(ping(p1).nextAlarm == t0 + 3000);
+  CHECK(ping(p1).nextAlarm == t0 + 3000ms);
   rt.hibernate();
   p1->clearReceived();
   rt.advance(3s);
@@ -365,7 +366,7 @@ TEST_CASE("runtime: a failed alarm is retried with ctx.systemFailure set until i
   CHECK(ran[0].retryCount == 0);
   CHECK_FALSE(ran[0].failure);  // the first attempt is not a retry
   CHECK(rt.stored("probe", kId, rooms::kAlarmFailureKey));
-  CHECK(rt.alarmOf("probe", kId) == rt.now() + 2000);  // backoff: 2 s, 4 s, ...
+  CHECK(rt.alarmOf("probe", kId) == rt.now() + 2000ms);  // backoff: 2 s, 4 s, ...
 
   rt.advance(2000ms);
   ran = framesOf<probe::AlarmRan>(p1);
@@ -463,11 +464,15 @@ TEST_CASE("runtime: a handler reads and sends to a sibling room with co_await") 
   CHECK(*only<probe::ChatSeen>(p1).messageCount == 1);
   CHECK(chatState(rt, "c1")->messageCount == 2);
 
-  // A chat instance nobody joined has null state; Say leaves it null.
+  // A chat instance nobody joined has null state. (Say used to leave it
+  // null; a direct Say now creates the room and counts, see chat.cpp.)
   p1->clearReceived();
   p1->receive(probe::Event{probe::AskChat{"c2", "anyone?"}});
   CHECK_FALSE(only<probe::ChatSeen>(p1).messageCount);
-  CHECK_FALSE(chatState(rt, "c2"));
+  auto c2 = chatState(rt, "c2");
+  REQUIRE(c2);
+  CHECK(c2->messageCount == 1);
+  CHECK(c2->createdAt == rt.now());
 }
 
 TEST_CASE("runtime: a sibling call to a room type the registry lacks fails with RoomNotFoundError") {
@@ -670,13 +675,7 @@ TEST_CASE("runtime: after hibernation a handler sees its connection's state, rea
 namespace {
 
 // A room type with the probe's schemas and handlers chosen per test.
-struct Edge {
-  static constexpr std::string_view name = "edge";
-  using State = probe::State;
-  using Connection = probe::Connection;
-  using Event = probe::Event;
-  using Broadcast = probe::Broadcast;
-};
+using Edge = rooms::Room<"edge", probe::State, probe::Connection, probe::Event, probe::Broadcast>;
 using EdgeCtx = rooms::RoomCtx<Edge>;
 
 rooms::Task<rooms::Status> refuseNamedRefuse(EdgeCtx& ctx) {
@@ -946,7 +945,7 @@ TEST_CASE("runtime: a broadcast is encoded once: one Frame effect listing every 
   CHECK(framesOut[0].slots == slots);
   auto msg = decodeStrict<chat::Broadcast>(std::string(framesOut[0].bytes));
   CHECK(std::get<chat::Message>(msg).userId == "system");
-  CHECK(std::get<chat::Message>(msg).ts == 5000);
+  CHECK(std::get<chat::Message>(msg).ts == rooms::fromEpochMs(5000));
   REQUIRE(ofKind(e, EffectKind::Reply).size() == 1);
   CHECK(ofKind(e, EffectKind::Reply)[0].ok);
 
@@ -1025,18 +1024,10 @@ TEST_CASE("runtime: a suspended handler's reply comes in the batch that resumes 
 
 namespace {
 // Room types with the probe's schemas and a single test handler.
-struct ProbeSchemas {
-  using State = probe::State;
-  using Connection = probe::Connection;
-  using Event = probe::Event;
-  using Broadcast = probe::Broadcast;
-};
-struct Twice : ProbeSchemas {
-  static constexpr std::string_view name = "twice";
-};
-struct Sched : ProbeSchemas {
-  static constexpr std::string_view name = "sched";
-};
+template <rooms::FixedString Name>
+using ProbeSchemas = rooms::Room<Name, probe::State, probe::Connection, probe::Event, probe::Broadcast>;
+using Twice = ProbeSchemas<"twice">;
+using Sched = ProbeSchemas<"sched">;
 }  // namespace
 
 TEST_CASE("runtime: byId answers the earliest-connected socket of an id") {
@@ -1077,18 +1068,35 @@ TEST_CASE("runtime: purge also forgets a stored alarm failure") {
   CHECK_FALSE(rt.alarmOf("probe", kId).has_value());
 }
 
-TEST_CASE("runtime: scheduleAt refuses a time that is not finite") {
+// This used to check that scheduleAt refused a time that is not finite; a
+// rooms::Timestamp is an integer count of milliseconds, so that case no longer
+// exists. The edge that remains: a time already past.
+TEST_CASE("runtime: scheduleAt a time in the past fires at the next advance") {
   rooms::Handlers<Sched> h;
   h.onEvent = [](rooms::RoomCtx<Sched>& ctx, const probe::Event&) -> rooms::Task<rooms::Status> {
-    co_return ctx.scheduleAt(std::numeric_limits<double>::infinity());
+    co_return ctx.scheduleAt(ctx.now() - 1h);
+  };
+  h.onAlarm = [](rooms::RoomCtx<Sched>& ctx) -> rooms::Task<rooms::Status> {
+    probe::State s = ctx.recall().value_or(probe::State{});
+    s.alarms += 1;
+    co_return ctx.save(s);
   };
   rooms::Registry reg;
   reg.add<Sched>(h);
   InMemoryRuntime rt(reg);
+  const rooms::Timestamp t0 = rt.now();
   Reply r = rt.room("sched").sendEvent("s", probe::Event{probe::Ping{}});
-  CHECK(r.tag == "RoomExecutionError");
-  CHECK(contains(r.payload, "finite"));
+  CHECK(r.ok);
+  CHECK(rt.alarmOf("sched", "s") == t0 - 1h);
+  CHECK_FALSE(support::stateOf<Sched>(rt, "s"));  // not run yet: alarms run only as the clock moves
+  rt.advance(1ms);
+  auto s = support::stateOf<Sched>(rt, "s");
+  REQUIRE(s);
+  CHECK(s->alarms == 1);
   CHECK_FALSE(rt.alarmOf("sched", "s").has_value());
+  CHECK(rt.now() == t0 + 1ms);  // the clock never runs backwards to the alarm's time
+  rt.advance(1h);
+  CHECK(support::stateOf<Sched>(rt, "s")->alarms == 1);  // once
 }
 
 TEST_CASE("runtime: the in-memory client echoes the close code the room sent") {
@@ -1112,9 +1120,7 @@ struct Greeter {
     return prefix + std::string(who);
   }
 };
-struct Services : ProbeSchemas {
-  static constexpr std::string_view name = "services";
-};
+using Services = ProbeSchemas<"services">;
 }  // namespace
 
 TEST_CASE("runtime: handlers reach injected services and the Worker's string environment") {
@@ -1178,4 +1184,105 @@ TEST_CASE("runtime: a frame's recipient slots start 4-byte aligned in the batch"
     REQUIRE(e.size() == 2);
     CHECK(e[1].slots == std::vector<std::uint32_t>{5, 6});
   }
+}
+
+// ---- A user's own schema type ----------------------------------------------------------
+
+namespace geo {
+// A point, on the wire as [x, y]: not a struct declared with ROOMS_STRUCT but
+// a rooms::Schema specialisation of the room author's.
+struct Point {
+  double x = 0, y = 0;
+};
+}  // namespace geo
+
+template <>
+struct rooms::Schema<geo::Point> {
+  using XY = std::array<double, 2>;
+  static std::string name() { return "point [x, y]"; }
+  static bool decode(const json::Value& v, geo::Point& out, DecodeCtx& c) {
+    XY xy{};
+    if (!Schema<XY>::decode(v, xy, c)) return false;
+    out = {xy[0], xy[1]};
+    return true;
+  }
+  static bool encode(json::Writer& w, const geo::Point& p) { return encodeValue(w, XY{p.x, p.y}); }
+  static void jsonSchema(SchemaWriter& s) { s.write<XY>(); }
+  static void typeScript(SchemaWriter& s) { s.out += "readonly [x: number, y: number]"; }
+};
+
+namespace geo {
+struct State {
+  Point at;
+  rooms::Optional<Point> last;
+  std::vector<Point> trail;
+};
+ROOMS_STRUCT(State, at, last, trail)
+struct Move {
+  Point to;
+};
+ROOMS_TAGGED(Move, to)
+using Event = std::variant<Move>;
+struct Moved {
+  Point from, to;
+};
+ROOMS_TAGGED(Moved, from, to)
+using Broadcast = std::variant<Moved>;
+using Geo = rooms::Room<"geo", State, probe::Connection, Event, Broadcast>;
+
+rooms::Handlers<Geo> handlers() {
+  return {.onEvent = rooms::dispatch([](rooms::RoomCtx<Geo>& ctx, const Move& m) -> rooms::Task<rooms::Status> {
+    State s = ctx.recall().value_or(State{});
+    Moved moved{s.at, m.to};
+    s.last = s.at;
+    s.trail.push_back(m.to);
+    s.at = m.to;
+    ROOMS_TRY(ctx.save(s));
+    co_return ctx.broadcast(moved);
+  })};
+}
+}  // namespace geo
+
+TEST_CASE("runtime: a user's rooms::Schema specialisation works as a field type") {
+  rooms::Registry reg;
+  reg.add<geo::Geo>(geo::handlers());
+  InMemoryRuntime rt(reg);
+  auto* a = rt.connect<geo::Geo>("g", {.id = "a", .initialState = {"a", std::nullopt}}).value();
+
+  a->receiveRaw(R"({"_tag":"Move","to":[3,4.5]})");
+  CHECK(a->received() == Strings{R"({"_tag":"Moved","from":[0,0],"to":[3,4.5]})"});
+  Reply r = rt.room("geo").send("g", R"({"_tag":"Move","to":[-1,0]})");
+  CHECK_MESSAGE(r.ok, r.payload);
+  CHECK(rt.room("geo").getState("g").payload == R"({"at":[-1,0],"last":[3,4.5],"trail":[[3,4.5],[-1,0]]})");
+  auto s = support::stateOf<geo::Geo>(rt, "g");
+  REQUIRE(s);
+  CHECK(s->at.x == -1);
+  REQUIRE(s->last);
+  CHECK(s->last->y == 4.5);
+  CHECK(s->trail.size() == 2);
+
+  // Its own validation, with the path of the field.
+  Reply bad = rt.room("geo").send("g", R"({"_tag":"Move","to":[1]})");
+  CHECK(bad.tag == "RoomValidationError");
+  CHECK(stringField(bad.payload, "path") == "$.to");
+  CHECK(stringField(bad.payload, "message") == "at $.to: expected array of 2, found array of 1");
+  bad = rt.room("geo").send("g", R"({"_tag":"Move","to":{"x":1,"y":2}})");
+  CHECK(stringField(bad.payload, "message") == "at $.to: expected array of 2, found object");
+  bad = rt.room("geo").send("g", R"({"_tag":"Move","to":[1,"2"]})");
+  CHECK(stringField(bad.payload, "message") == R"(at $.to[1]: expected number, found string "2")");
+  // A missing key names the type by its name().
+  bad = rt.room("geo").send("g", R"({"_tag":"Move"})");
+  CHECK(stringField(bad.payload, "message") == "at $.to: expected point [x, y], found missing");
+  CHECK(support::stateOf<geo::Geo>(rt, "g")->trail.size() == 2);
+
+  // And in the generated schemas.
+  auto schemas = parseJson(reg.jsonSchemas());
+  const auto& moveDef = schemas["geo"]["event"]["$defs"]["Move"];
+  REQUIRE(moveDef.IsObject());
+  CHECK(moveDef["properties"]["to"]["minItems"].GetInt() == 2);
+  CHECK(moveDef["properties"]["to"]["maxItems"].GetInt() == 2);
+  CHECK(contains(reg.typeScript(), "export type Move = { readonly _tag: \"Move\"; readonly to: readonly [x: number, y: number]; };"));
+  CHECK(contains(reg.typeScript(), "export type State = { readonly at: readonly [x: number, y: number]; "
+                                   "readonly last?: readonly [x: number, y: number]; "
+                                   "readonly trail: ReadonlyArray<readonly [x: number, y: number]>; };"));
 }

@@ -15,6 +15,16 @@
 
 #include "rooms/testing.h"
 
+// Failed checks print a Timestamp as its epoch milliseconds.
+namespace doctest {
+template <>
+struct StringMaker<rooms::Timestamp> {
+  static String convert(const rooms::Timestamp& t) {
+    return (std::to_string(rooms::epochMs(t)) + " ms since the epoch").c_str();
+  }
+};
+}  // namespace doctest
+
 namespace support {
 
 using rooms::testing::InMemoryRuntime;
@@ -63,10 +73,11 @@ struct ConnInfo {
   std::string id;
   Strings tags;
   typename R::Connection state;
-  static constexpr auto schema() {
-    return rooms::fields(rooms::field("id", &ConnInfo::id), rooms::field("tags", &ConnInfo::tags),
-                         rooms::field("state", &ConnInfo::state));
-  }
+  // ROOMS_STRUCT is for non-template structs at namespace scope; a class
+  // template declares the same two things in its body: its fields
+  // (Boost.Describe) and its name (rooms_type_info, found by ADL).
+  BOOST_DESCRIBE_CLASS(ConnInfo, (), (id, tags, state), (), ())
+  friend constexpr rooms::TypeInfo rooms_type_info(ConnInfo*) { return {"ConnInfo", ""}; }
 };
 
 template <class R>

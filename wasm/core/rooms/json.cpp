@@ -80,6 +80,11 @@ std::optional<RoomValidationError> Parser::parse(std::string_view text, std::siz
     return RoomValidationError{"$", "at most " + std::to_string(maxBytes) + " bytes",
                                std::to_string(text.size()) + " bytes", {}};
   }
+  // RFC 8259 lets a parser ignore a byte-order mark or refuse it; every
+  // transport here (frames, direct sends, the example's HTTP route) refuses it.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    return RoomValidationError{"$", "a JSON value", "a byte-order mark (U+FEFF) at byte 0", {}};
+  }
   if (isAscii(text)) doc_->Parse<kParseAsciiFlags>(text.data(), text.size());
   else doc_->Parse<kParseFlags>(text.data(), text.size());
   if (doc_->HasParseError()) {

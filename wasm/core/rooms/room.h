@@ -1,16 +1,7 @@
-// Rooms: a room type, its handlers, the handler context (RoomCtx), its
-// connections, and RoomInstance, the platform-free runtime of one
-// (room type, id) pair.
-//
-// A room type is a struct naming the room and its four schemas:
-//
-//   struct Chat {
-//     static constexpr std::string_view name = "chat";
-//     using State = ChatState;            // room state, persisted
-//     using Connection = ChatConnection;  // per-connection state, in the attachment
-//     using Event = ChatEvent;            // inbound frames and direct sends
-//     using Broadcast = ChatBroadcast;    // outbound frames
-//   };
+// The handler's world: the handlers of a room type, the handler context
+// (RoomCtx), connections, calls to sibling rooms, and the registry of room
+// types a module serves. Room types themselves are declared with
+// rooms::Room (rooms.h); the runtime behind these is in runtime/.
 //
 // Threading and re-entrancy: an instance is single-threaded. Each entry point
 // (upgrade, message, closed, alarm, send, ...) runs handlers until they finish
@@ -37,6 +28,9 @@
 #include "rooms/limits.h"
 #include "rooms/schema.h"
 #include "rooms/task.h"
+#include "rooms/broadcast.h"
+#include "rooms/runtime/sibling.h"
+#include "rooms/runtime/upgrade.h"
 
 namespace rooms {
 
@@ -45,8 +39,6 @@ class RoomInstance;
 template <class R>
 class RoomCtx;
 class Registry;
-
-enum class OnDuplicate { Allow, Replace, Reject };
 
 // Close code sent to the older socket when onDuplicate is Replace.
 inline constexpr std::uint32_t kCloseReplaced = 1012;
@@ -119,6 +111,11 @@ class Connection {
 
  private:
   friend class RoomInstance<R>;
+  friend class ConnectionTable<Connection>;
+  template <class Q>
+  friend std::pair<const std::uint32_t*, std::size_t> selectRecipients(const BroadcastOptions<Q>&,
+                                                                       const ConnectionTable<Connection<Q>>&,
+                                                                       RecipientScratch&, BroadcastError&);
   RoomInstance<R>* room_ = nullptr;
   std::uint32_t slot_ = 0;
   std::string id_;
@@ -130,18 +127,6 @@ class Connection {
   // running handler refers to this connection any more.
   bool gone_ = false;
   std::uint32_t flights_ = 0;  // running handlers whose ctx.connection() is this
-};
-
-template <class R>
-struct BroadcastOptions {
-  // Everyone but this connection.
-  const Connection<R>* except = nullptr;
-  // Everyone but these.
-  std::vector<const Connection<R>*> exceptAll;
-  // Only connections with this tag.
-  std::optional<std::string> tag;
-  // Exactly these (a closed one is reported in BroadcastError).
-  std::optional<std::vector<Connection<R>*>> to;
 };
 
 // ctx.connections(): views over the open connections, in connect order.
@@ -166,65 +151,6 @@ class Connections {
   friend class RoomInstance<R>;
   explicit Connections(RoomInstance<R>* r) : room_(r) {}
   RoomInstance<R>* room_;
-};
-
-// ---- Sibling dispatch --------------------------------------------------------
-
-// A call to another room, handed to the platform; the handler resumes with
-// its outcome.
-class PendingCall {
- public:
-  virtual ~PendingCall() = default;
-  virtual void complete(bool ok, std::string_view tag, std::string_view payload) = 0;
-};
-
-class CallSink {
- public:
-  virtual ~CallSink() = default;
-  virtual bool hasRoom(std::string_view name) const = 0;
-  virtual void startCall(CallOp op, std::string_view room, std::string_view id, std::string payload,
-                         coro::coroutine_handle<> h, PendingCall* call) = 0;
-};
-
-
-template <class T>
-class CallAwaitable final : public PendingCall {
- public:
-  CallAwaitable(CallSink* sink, CallOp op, std::string room, std::string id, std::optional<std::string> payload,
-                std::optional<Error> early)
-      : sink_(sink), op_(op), room_(std::move(room)), id_(std::move(id)), payload_(std::move(payload)),
-        early_(std::move(early)) {
-    if (!early_ && !payload_) early_ = RoomError{"value has no JSON form (NaN, infinity or invalid UTF-8)"};
-    if (!early_ && !sink_->hasRoom(room_)) early_ = RoomNotFoundError{room_};
-  }
-  bool await_ready() const noexcept { return early_.has_value(); }
-  void await_suspend(coro::coroutine_handle<> h) { sink_->startCall(op_, room_, id_, std::move(*payload_), h, this); }
-  Result<T> await_resume() {
-    if (early_) return *early_;
-    if (!ok_) return errorFromJson(tag_, payload_ ? *payload_ : "");
-    if constexpr (std::is_same_v<T, bool>) {
-      return true;
-    } else {
-      T v;
-      Decoder d;
-      if (auto err = d.decode(*payload_, v)) return RoomError{"sibling reply: " + describe(*err)};
-      return v;
-    }
-  }
-  void complete(bool ok, std::string_view tag, std::string_view payload) override {
-    ok_ = ok;
-    tag_ = std::string(tag);
-    payload_ = std::string(payload);
-  }
-
- private:
-  CallSink* sink_;
-  CallOp op_;
-  std::string room_, id_;
-  std::optional<std::string> payload_;
-  std::optional<Error> early_;
-  bool ok_ = false;
-  std::string tag_;
 };
 
 // ctx.room<Other>(): typed calls to instances of another registered room type.
@@ -284,10 +210,13 @@ class RoomCtx {
   Status broadcast(const typename R::Broadcast& msg, const BroadcastOptions<R>& opts = {});
 
   // Scheduling: one alarm per instance; a new schedule replaces the old.
-  Status scheduleIn(std::chrono::milliseconds delay);
-  Status scheduleAt(double epochMs);
+  template <class Rep, class Period>
+  Status scheduleIn(std::chrono::duration<Rep, Period> delay) {
+    return scheduleAt(now() + std::chrono::duration_cast<std::chrono::milliseconds>(delay));
+  }
+  Status scheduleAt(Timestamp at);
   Status cancelSchedule();
-  std::optional<double> nextAlarm();
+  std::optional<Timestamp> nextAlarm();
 
   template <class O>
   SiblingRoom<O> room() {
@@ -304,7 +233,8 @@ class RoomCtx {
   template <class T>
   T* service() const;
   std::optional<std::string> env(std::string_view key) const;
-  double now() const;
+  // The platform's clock (on Cloudflare it advances only between I/O).
+  Timestamp now() const;
 
  private:
   friend class RoomInstance<R>;
@@ -317,37 +247,17 @@ class RoomCtx {
 
 // ---- Type-erased instance and registry ---------------------------------------
 
-struct UpgradeRequestJson;
+class RoomInstanceBase;
 
-// One (room type, id). Entry points append to `out`; requests carrying a
-// `req` number end with exactly one Reply effect, possibly in a later batch
-// if a handler suspended on a sibling call (resume() then delivers it).
-class RoomInstanceBase {
- public:
-  virtual ~RoomInstanceBase() = default;
-  virtual std::string_view name() const = 0;
-  virtual std::string_view id() const = 0;
-
-  // `optsJson`: {"id"?, "tags"?, "meta"?, "initialState", "onDuplicate"?}.
-  virtual void upgrade(std::uint32_t req, std::string_view optsJson, EffectBatch& out) = 0;
-  virtual void message(std::uint32_t slot, std::string_view frame, bool binary, EffectBatch& out) = 0;
-  virtual void closed(std::uint32_t slot, std::uint32_t code, std::string_view reason, EffectBatch& out) = 0;
-  // The platform's alarm. On failure the Reply is an error and the platform
-  // retries; the retry sees ctx.systemFailure().
-  virtual void alarm(std::uint32_t req, int retryCount, bool isRetry, EffectBatch& out) = 0;
-  // The client's fireAlarm: runs onAlarm now and consumes any schedule.
-  virtual void fireAlarm(std::uint32_t req, EffectBatch& out) = 0;
-  virtual void send(std::uint32_t req, std::string_view eventJson, EffectBatch& out) = 0;
-  virtual void getState(std::uint32_t req, EffectBatch& out) = 0;
-  virtual void getConnections(std::uint32_t req, std::optional<std::string_view> tag, EffectBatch& out) = 0;
-  virtual void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) = 0;
-  virtual void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
-                      EffectBatch& out) = 0;
-  // Handlers still suspended on sibling calls.
-  virtual std::size_t inFlight() const = 0;
-  // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
-  virtual std::size_t maxFrameBytes() const = 0;
-};
+namespace detail {
+// The TypeScript of one room type: its namespace (named types and the four
+// roles) and its line of the Rooms interface.
+std::pair<std::string, std::string> roomTypeScript(std::string_view room,
+                                                   const std::vector<std::pair<std::string, std::string>>& definitions,
+                                                   const std::string (&roles)[4]);
+// A TypeScript identifier for a room type name.
+std::string tsNamespace(std::string_view room);
+}  // namespace detail
 
 class Registry {
  public:
@@ -380,7 +290,7 @@ class Registry {
   struct Entry {
     std::function<std::unique_ptr<RoomInstanceBase>(std::string, Host&, const Registry&)> create;
     std::function<std::string()> jsonSchemas;
-    std::function<std::string()> typeScript;
+    std::function<std::pair<std::string, std::string>()> typeScript;  // {namespace, Rooms entry}
   };
   template <class T>
   static const void* typeKey() {
@@ -391,155 +301,6 @@ class Registry {
   std::unordered_map<const void*, std::shared_ptr<void>> services_;
 };
 
-// ---- RoomInstance ------------------------------------------------------------
-
-template <class R>
-class RoomInstance final : public RoomInstanceBase, public CallSink {
- public:
-  using State = typename R::State;
-  using Conn = Connection<R>;
-
-  // The typed form of an upgrade.
-  struct Upgrade {
-    std::optional<std::string> id;
-    std::vector<std::string> tags;
-    std::string metaJson;
-    typename R::Connection initialState;
-    OnDuplicate onDuplicate = OnDuplicate::Allow;
-  };
-
-  RoomInstance(std::shared_ptr<const Handlers<R>> handlers, RoomOptions options, std::string id, Host& host,
-               const Registry& registry)
-      : handlers_(std::move(handlers)),
-        options_(options),
-        id_(std::move(id)),
-        host_(host),
-        registry_(registry),
-        decoder_(CodecLimits{options.maxFrameBytes},
-                 DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}) {}
-  ~RoomInstance() override { flights_.clear(); }
-
-  std::string_view name() const override { return R::name; }
-  std::string_view id() const override { return id_; }
-  std::size_t inFlight() const override { return flights_.size(); }
-  std::size_t maxFrameBytes() const override { return options_.maxFrameBytes; }
-
-  // Typed entry points (the in-memory runtime uses these directly).
-  void connect(std::uint32_t req, Upgrade up, EffectBatch& out);
-  void sendEvent(std::uint32_t req, typename R::Event ev, EffectBatch& out);
-
-  void upgrade(std::uint32_t req, std::string_view optsJson, EffectBatch& out) override;
-  void message(std::uint32_t slot, std::string_view frame, bool binary, EffectBatch& out) override;
-  void closed(std::uint32_t slot, std::uint32_t code, std::string_view reason, EffectBatch& out) override;
-  void alarm(std::uint32_t req, int retryCount, bool isRetry, EffectBatch& out) override;
-  void fireAlarm(std::uint32_t req, EffectBatch& out) override;
-  void send(std::uint32_t req, std::string_view eventJson, EffectBatch& out) override;
-  void getState(std::uint32_t req, EffectBatch& out) override;
-  void getConnections(std::uint32_t req, std::optional<std::string_view> tag, EffectBatch& out) override;
-  void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) override;
-  void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
-              EffectBatch& out) override;
-
-  // CallSink
-  bool hasRoom(std::string_view name) const override { return registry_.has(name); }
-  void startCall(CallOp op, std::string_view room, std::string_view id, std::string payload,
-                 coro::coroutine_handle<> h, PendingCall* call) override;
-
- private:
-  friend class Connection<R>;
-  friend class Connections<R>;
-  friend class RoomCtx<R>;
-
-  enum class Phase { Connect, Event, DecodeError, Close, Alarm };
-  static const char* phaseName(Phase p) {
-    switch (p) {
-      case Phase::Connect: return "onConnect";
-      case Phase::Event: return "onEvent";
-      case Phase::DecodeError: return "onDecodeError";
-      case Phase::Close: return "onClose";
-      case Phase::Alarm: return "onAlarm";
-    }
-    return "handler";
-  }
-
-  // One running handler. Owns what the coroutine refers to.
-  struct Flight {
-    std::uint32_t id = 0;
-    std::optional<std::uint32_t> req;
-    Phase phase{};
-    std::unique_ptr<RoomCtx<R>> ctx;
-    std::optional<typename R::Event> event;
-    std::string raw;
-    RoomValidationError decodeError;
-    Task<Status> task;
-  };
-  struct Waiting {
-    std::uint32_t flight;
-    coro::coroutine_handle<> handle;
-    PendingCall* call;
-  };
-
-  // Connections
-  void ensureConnections();
-  Conn* bySlot(std::uint32_t slot);
-  void index(Conn* c);
-  void unindex(Conn* c);
-  std::uint32_t allocateSlot();
-  std::vector<Conn*> openConnections() const;
-
-  // Outbound
-  Status deliver(std::string_view frame, const std::vector<std::uint32_t>& slots);
-  Status broadcastImpl(const typename R::Broadcast& msg, const BroadcastOptions<R>& opts);
-  Status sendTo(Conn& c, const typename R::Broadcast& msg);
-  Status setStateOf(Conn& c, typename R::Connection s);
-  Status closeConn(Conn& c, std::uint32_t code, std::string_view reason);
-  const std::optional<State>& loadState();
-  Status saveState(State s);
-  std::optional<double> loadAlarm();
-  void setAlarm(std::optional<double> t);
-
-  // Handler driving
-  Flight& newFlight(Phase phase, std::optional<std::uint32_t> req, Conn* conn);
-  Task<Status> runChannel(Flight& f);
-  void runAlarm(std::uint32_t req, int retryCount, bool isRetry, bool manual, EffectBatch& out);
-  void start(Flight& f);
-  void finish(std::uint32_t flightId);
-  void release(Conn* c);
-  void reply(std::uint32_t req, const Error& e) { out_->reply(req, false, tagOf(e), errorToJson(e)); }
-  void replyOk(std::uint32_t req, std::string_view payload = "") { out_->reply(req, true, "", payload); }
-  void logError(std::string_view what) { out_->log(LogLevel::Error, what); }
-  struct Crossing;
-
-  std::shared_ptr<const Handlers<R>> handlers_;
-  RoomOptions options_;
-  std::string id_;
-  Host& host_;
-  const Registry& registry_;
-  Decoder decoder_;
-  Encoder encoder_;
-  EffectBatch* out_ = nullptr;
-
-  bool connectionsLoaded_ = false;
-  std::vector<std::unique_ptr<Conn>> slots_;        // index = slot; null = free
-  std::vector<std::uint32_t> freeSlots_;
-  std::vector<std::uint32_t> order_;                // open slots in connect order
-  std::unordered_map<std::string, std::vector<std::uint32_t>> byTag_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> byId_;  // connect order
-  std::vector<std::uint8_t> excluded_;              // scratch for broadcast exclusions
-  std::vector<std::uint32_t> recipients_;           // scratch for broadcast recipients
-
-  bool stateLoaded_ = false;
-  std::optional<State> state_;
-  bool alarmLoaded_ = false;
-  std::optional<double> alarm_;
-
-  std::uint32_t nextFlight_ = 1;
-  std::uint32_t runningFlight_ = 0;  // the flight whose code runs now
-  std::uint32_t nextCall_ = 1;
-  std::map<std::uint32_t, std::unique_ptr<Flight>> flights_;
-  std::map<std::uint32_t, Waiting> waiting_;
-};
-
 }  // namespace rooms
 
-#include "rooms/room_impl.h"
+#include "rooms/runtime/instance.h"

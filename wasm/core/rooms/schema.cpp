@@ -13,11 +13,30 @@ void appendJsonString(std::string& out, std::string_view s) {
 }
 }  // namespace detail
 
+std::string detail::quoted(std::string_view s) {
+  std::string out;
+  appendJsonString(out, s);
+  return out;
+}
+
 static bool isIdentifier(std::string_view k);
 
-void detail::appendTsKey(std::string& out, std::string_view k) {
+void SchemaWriter::appendJsonString(std::string_view s) { detail::appendJsonString(out, s); }
+
+void SchemaWriter::appendKey(std::string_view k) {
   if (isIdentifier(k)) out += k;
-  else appendJsonString(out, k);
+  else detail::appendJsonString(out, k);
+}
+
+bool SchemaWriter::taken(const std::string& name) const {
+  for (auto& [t, n] : names_)
+    if (n == name) return true;
+  return false;
+}
+
+void SchemaWriter::writeRef(const std::string& name) {
+  if (language == Language::TypeScript) out += name;
+  else out += R"({"$ref":"#/$defs/)" + name + R"("})";
 }
 
 std::string describeValue(const json::Value* v) {

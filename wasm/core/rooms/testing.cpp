@@ -285,8 +285,10 @@ void InMemoryRuntime::hibernate() {
   for (auto& [_, inst] : instances_) inst->core.reset();
 }
 
-std::optional<double> InMemoryRuntime::alarmOf(std::string_view name, std::string_view id) {
-  return instance(name, id).alarm;
+std::optional<Timestamp> InMemoryRuntime::alarmOf(std::string_view name, std::string_view id) {
+  auto t = instance(name, id).alarm;
+  if (!t) return std::nullopt;
+  return fromEpochMs(static_cast<std::int64_t>(std::llround(*t)));
 }
 
 std::optional<std::string> InMemoryRuntime::stored(std::string_view name, std::string_view id, std::string_view key) {

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -124,7 +126,8 @@ class InMemoryRuntime {
 
   RoomClient room(std::string_view name) { return RoomClient(this, std::string(name)); }
 
-  double now() const { return now_; }
+  // The clock, as handlers see it (RoomCtx::now()).
+  Timestamp now() const { return fromEpochMs(static_cast<std::int64_t>(std::llround(now_))); }
   // Moves the clock and runs every alarm that falls due, retrying failed
   // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does.
   void advance(std::chrono::milliseconds d);
@@ -135,7 +138,7 @@ class InMemoryRuntime {
   void hibernate();
 
   // Inspection for tests.
-  std::optional<double> alarmOf(std::string_view name, std::string_view id);
+  std::optional<Timestamp> alarmOf(std::string_view name, std::string_view id);
   std::optional<std::string> stored(std::string_view name, std::string_view id, std::string_view key);
   // Attachment reads since the last hibernate, across all rooms.
   std::size_t attachmentLoads() const { return attachmentLoads_; }

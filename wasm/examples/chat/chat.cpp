@@ -2,31 +2,33 @@
 
 namespace chat {
 
-using rooms::RoomCtx;
 using rooms::Status;
 using rooms::Task;
-using Ctx = RoomCtx<Chat>;
+using Ctx = rooms::RoomCtx<Chat>;
 
 namespace {
 
+// The room is created by its first use: a connection or a direct Say.
+Status initialise(Ctx& ctx) { return ctx.recall() ? Status{} : ctx.save({ctx.now(), 0}); }
+
 Task<Status> onConnect(Ctx& ctx) {
-  // The first connection initialises the room.
-  if (!ctx.recall()) {
-    if (auto s = ctx.save({ctx.now(), 0}); !s) co_return s;
-  }
+  ROOMS_TRY(initialise(ctx));
   auto* conn = ctx.connection();
   if (!conn) co_return {};
   co_return ctx.broadcast(UserJoined{conn->state().userId}, {.except = conn});
 }
 
-Task<Status> onEvent(Ctx& ctx, const Event& event) {
+Task<Status> onSay(Ctx& ctx, const Say& say) {
+  ROOMS_TRY(initialise(ctx));
+  ROOMS_TRY(ctx.update([](State& st) { st.messageCount += 1; }));
+  auto* conn = ctx.connection();  // null for a Say sent through the client
+  co_return ctx.broadcast(Message{say.text, conn ? conn->state().userId : "system", ctx.now()});
+}
+
+Task<Status> onTyping(Ctx& ctx, const Typing&) {
   auto* conn = ctx.connection();
-  if (auto* say = std::get_if<Say>(&event)) {
-    if (auto s = ctx.update([](State& st) { st.messageCount += 1; }); !s) co_return s;
-    co_return ctx.broadcast(Message{say->text, conn ? conn->state().userId : "system", ctx.now()});
-  }
-  if (conn) co_return ctx.broadcast(TypingBy{conn->state().userId}, {.except = conn});
-  co_return {};
+  if (!conn) co_return {};
+  co_return ctx.broadcast(TypingBy{conn->state().userId}, {.except = conn});
 }
 
 Task<Status> onClose(Ctx& ctx) {
@@ -41,11 +43,7 @@ Task<Status> onClose(Ctx& ctx) {
 }  // namespace
 
 rooms::Handlers<Chat> handlers() {
-  rooms::Handlers<Chat> h;
-  h.onConnect = onConnect;
-  h.onEvent = onEvent;
-  h.onClose = onClose;
-  return h;
+  return {.onConnect = onConnect, .onEvent = rooms::dispatch(onSay, onTyping), .onClose = onClose};
 }
 
 }  // namespace chat

@@ -1,9 +1,183 @@
-// Template definitions for room.h. Included at its end; not a public header.
+// The runtime of one room instance: the type-erased entry points the hosts
+// call (RoomInstanceBase), and RoomInstance<R>, which owns the connection
+// table, runs handlers as flights (a handler suspended on a sibling call
+// stays in flight until its reply), and writes the effect batch. Included at
+// the end of room.h; not for room authors.
 #pragma once
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+
+#include "rooms/runtime/connection_table.h"
+
+namespace rooms {
+
+// One (room type, id). Entry points append to `out`; requests carrying a
+// `req` number end with exactly one Reply effect, possibly in a later batch
+// if a handler suspended on a sibling call (resume() then delivers it).
+class RoomInstanceBase {
+ public:
+  virtual ~RoomInstanceBase() = default;
+  virtual std::string_view name() const = 0;
+  virtual std::string_view id() const = 0;
+
+  // `optsJson`: {"id"?, "tags"?, "meta"?, "initialState", "onDuplicate"?}.
+  virtual void upgrade(std::uint32_t req, std::string_view optsJson, EffectBatch& out) = 0;
+  virtual void message(std::uint32_t slot, std::string_view frame, bool binary, EffectBatch& out) = 0;
+  virtual void closed(std::uint32_t slot, std::uint32_t code, std::string_view reason, EffectBatch& out) = 0;
+  // The platform's alarm. On failure the Reply is an error and the platform
+  // retries; the retry sees ctx.systemFailure().
+  virtual void alarm(std::uint32_t req, int retryCount, bool isRetry, EffectBatch& out) = 0;
+  // The client's fireAlarm: runs onAlarm now and consumes any schedule.
+  virtual void fireAlarm(std::uint32_t req, EffectBatch& out) = 0;
+  virtual void send(std::uint32_t req, std::string_view eventJson, EffectBatch& out) = 0;
+  virtual void getState(std::uint32_t req, EffectBatch& out) = 0;
+  virtual void getConnections(std::uint32_t req, std::optional<std::string_view> tag, EffectBatch& out) = 0;
+  virtual void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) = 0;
+  virtual void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
+                      EffectBatch& out) = 0;
+  // Handlers still suspended on sibling calls.
+  virtual std::size_t inFlight() const = 0;
+  // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
+  virtual std::size_t maxFrameBytes() const = 0;
+};
+
+// ---- RoomInstance ------------------------------------------------------------
+
+template <class R>
+class RoomInstance final : public RoomInstanceBase, public CallSink {
+ public:
+  using State = typename R::State;
+  using Conn = Connection<R>;
+
+  using Upgrade = UpgradeRequest<typename R::Connection>;
+
+  RoomInstance(std::shared_ptr<const Handlers<R>> handlers, RoomOptions options, std::string id, Host& host,
+               const Registry& registry)
+      : handlers_(std::move(handlers)),
+        options_(options),
+        id_(std::move(id)),
+        host_(host),
+        registry_(registry),
+        decoder_(CodecLimits{options.maxFrameBytes},
+                 DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}) {}
+  ~RoomInstance() override { flights_.clear(); }
+
+  std::string_view name() const override { return R::name; }
+  std::string_view id() const override { return id_; }
+  std::size_t inFlight() const override { return flights_.size(); }
+  std::size_t maxFrameBytes() const override { return options_.maxFrameBytes; }
+
+  // Typed entry points (the in-memory runtime uses these directly).
+  void connect(std::uint32_t req, Upgrade up, EffectBatch& out);
+  void sendEvent(std::uint32_t req, typename R::Event ev, EffectBatch& out);
+
+  void upgrade(std::uint32_t req, std::string_view optsJson, EffectBatch& out) override;
+  void message(std::uint32_t slot, std::string_view frame, bool binary, EffectBatch& out) override;
+  void closed(std::uint32_t slot, std::uint32_t code, std::string_view reason, EffectBatch& out) override;
+  void alarm(std::uint32_t req, int retryCount, bool isRetry, EffectBatch& out) override;
+  void fireAlarm(std::uint32_t req, EffectBatch& out) override;
+  void send(std::uint32_t req, std::string_view eventJson, EffectBatch& out) override;
+  void getState(std::uint32_t req, EffectBatch& out) override;
+  void getConnections(std::uint32_t req, std::optional<std::string_view> tag, EffectBatch& out) override;
+  void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) override;
+  void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
+              EffectBatch& out) override;
+
+  // CallSink
+  bool hasRoom(std::string_view name) const override { return registry_.has(name); }
+  void startCall(CallOp op, std::string_view room, std::string_view id, std::string payload,
+                 coro::coroutine_handle<> h, PendingCall* call) override;
+
+ private:
+  friend class Connection<R>;
+  friend class Connections<R>;
+  friend class RoomCtx<R>;
+
+  enum class Phase { Connect, Event, DecodeError, Close, Alarm };
+  static const char* phaseName(Phase p) {
+    switch (p) {
+      case Phase::Connect: return "onConnect";
+      case Phase::Event: return "onEvent";
+      case Phase::DecodeError: return "onDecodeError";
+      case Phase::Close: return "onClose";
+      case Phase::Alarm: return "onAlarm";
+    }
+    return "handler";
+  }
+
+  // One running handler. Owns what the coroutine refers to.
+  struct Flight {
+    std::uint32_t id = 0;
+    std::optional<std::uint32_t> req;
+    Phase phase{};
+    std::unique_ptr<RoomCtx<R>> ctx;
+    std::optional<typename R::Event> event;
+    std::string raw;
+    RoomValidationError decodeError;
+    Task<Status> task;
+  };
+  struct Waiting {
+    std::uint32_t flight;
+    coro::coroutine_handle<> handle;
+    PendingCall* call;
+  };
+
+  // Connections
+  void ensureConnections();
+  Conn* bySlot(std::uint32_t slot);
+  std::vector<Conn*> openConnections() const;
+
+  // Outbound
+  Status deliver(std::string_view frame, const std::vector<std::uint32_t>& slots);
+  Status broadcastImpl(const typename R::Broadcast& msg, const BroadcastOptions<R>& opts);
+  Status sendTo(Conn& c, const typename R::Broadcast& msg);
+  Status setStateOf(Conn& c, typename R::Connection s);
+  Status closeConn(Conn& c, std::uint32_t code, std::string_view reason);
+  const std::optional<State>& loadState();
+  Status saveState(State s);
+  std::optional<double> loadAlarm();
+  void setAlarm(std::optional<double> t);
+
+  // Handler driving
+  Flight& newFlight(Phase phase, std::optional<std::uint32_t> req, Conn* conn);
+  Task<Status> runChannel(Flight& f);
+  void runAlarm(std::uint32_t req, int retryCount, bool isRetry, bool manual, EffectBatch& out);
+  void start(Flight& f);
+  void finish(std::uint32_t flightId);
+  void release(Conn* c);
+  void reply(std::uint32_t req, const Error& e) { out_->reply(req, false, tagOf(e), errorToJson(e)); }
+  void replyOk(std::uint32_t req, std::string_view payload = "") { out_->reply(req, true, "", payload); }
+  void logError(std::string_view what) { out_->log(LogLevel::Error, what); }
+  struct Crossing;
+
+  std::shared_ptr<const Handlers<R>> handlers_;
+  RoomOptions options_;
+  std::string id_;
+  Host& host_;
+  const Registry& registry_;
+  Decoder decoder_;
+  Encoder encoder_;
+  EffectBatch* out_ = nullptr;
+
+  bool connectionsLoaded_ = false;                  // the table was read from the host this wake
+  ConnectionTable<Conn> table_;
+  RecipientScratch scratch_;                        // for broadcasts
+
+  bool stateLoaded_ = false;
+  std::optional<State> state_;
+  bool alarmLoaded_ = false;
+  std::optional<double> alarm_;
+
+  std::uint32_t nextFlight_ = 1;
+  std::uint32_t runningFlight_ = 0;  // the flight whose code runs now
+  std::uint32_t nextCall_ = 1;
+  std::map<std::uint32_t, std::unique_ptr<Flight>> flights_;
+  std::map<std::uint32_t, Waiting> waiting_;
+};
+
+}  // namespace rooms
 
 namespace rooms {
 
@@ -50,23 +224,22 @@ template <class R>
 std::vector<Connection<R>*> Connections<R>::byTag(std::string_view tag) const {
   room_->ensureConnections();
   std::vector<Connection<R>*> out;
-  auto it = room_->byTag_.find(std::string(tag));
-  if (it == room_->byTag_.end()) return out;
-  for (auto s : it->second) out.push_back(room_->slots_[s].get());
+  if (auto* slots = room_->table_.withTag(std::string(tag)))
+    for (auto s : *slots) out.push_back(room_->table_.bySlot(s));
   return out;
 }
 
 template <class R>
 Connection<R>* Connections<R>::byId(std::string_view id) const {
   room_->ensureConnections();
-  auto it = room_->byId_.find(std::string(id));
-  return it == room_->byId_.end() ? nullptr : room_->slots_[it->second.front()].get();
+  auto* slots = room_->table_.withId(std::string(id));
+  return slots ? room_->table_.bySlot(slots->front()) : nullptr;
 }
 
 template <class R>
 std::size_t Connections<R>::count() const {
   room_->ensureConnections();
-  return room_->order_.size();
+  return room_->table_.order().size();
 }
 
 // ---- RoomCtx ------------------------------------------------------------------
@@ -88,13 +261,8 @@ Status RoomCtx<R>::broadcast(const typename R::Broadcast& msg, const BroadcastOp
   return room_->broadcastImpl(msg, opts);
 }
 template <class R>
-Status RoomCtx<R>::scheduleIn(std::chrono::milliseconds delay) {
-  return scheduleAt(now() + static_cast<double>(delay.count()));
-}
-template <class R>
-Status RoomCtx<R>::scheduleAt(double epochMs) {
-  if (!std::isfinite(epochMs)) return RoomError{"scheduleAt: the time must be a finite number of milliseconds"};
-  room_->setAlarm(epochMs);
+Status RoomCtx<R>::scheduleAt(Timestamp at) {
+  room_->setAlarm(static_cast<double>(epochMs(at)));
   return {};
 }
 template <class R>
@@ -103,8 +271,10 @@ Status RoomCtx<R>::cancelSchedule() {
   return {};
 }
 template <class R>
-std::optional<double> RoomCtx<R>::nextAlarm() {
-  return room_->loadAlarm();
+std::optional<Timestamp> RoomCtx<R>::nextAlarm() {
+  auto t = room_->loadAlarm();
+  if (!t) return std::nullopt;
+  return fromEpochMs(static_cast<std::int64_t>(std::llround(*t)));
 }
 template <class R>
 PurgeSignal RoomCtx<R>::purge() {
@@ -125,8 +295,8 @@ std::optional<std::string> RoomCtx<R>::env(std::string_view key) const {
   return room_->host_.env(key);
 }
 template <class R>
-double RoomCtx<R>::now() const {
-  return room_->host_.now();
+Timestamp RoomCtx<R>::now() const {
+  return fromEpochMs(static_cast<std::int64_t>(std::llround(room_->host_.now())));
 }
 
 // ---- Registry -----------------------------------------------------------------
@@ -147,14 +317,17 @@ Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
            R"(,"broadcast":)" + jsonSchema<typename R::Broadcast>() + "}";
   };
   e.typeScript = [] {
-    std::string base(R::name);
-    if (!base.empty() && base[0] >= 'a' && base[0] <= 'z') base[0] = static_cast<char>(base[0] - 'a' + 'A');
-    for (auto& ch : base)
-      if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))) ch = '_';
-    return "export type " + base + "State = " + rooms::typeScript<typename R::State>() + ";\n" +
-           "export type " + base + "Connection = " + rooms::typeScript<typename R::Connection>() + ";\n" +
-           "export type " + base + "Event = " + rooms::typeScript<typename R::Event>() + ";\n" +
-           "export type " + base + "Broadcast = " + rooms::typeScript<typename R::Broadcast>() + ";\n";
+    SchemaWriter w(SchemaWriter::Language::TypeScript);
+    std::string roles[4];
+    w.write<typename R::State>();
+    roles[0] = std::exchange(w.out, {});
+    w.write<typename R::Connection>();
+    roles[1] = std::exchange(w.out, {});
+    w.write<typename R::Event>();
+    roles[2] = std::exchange(w.out, {});
+    w.write<typename R::Broadcast>();
+    roles[3] = std::exchange(w.out, {});
+    return detail::roomTypeScript(R::name, w.definitions(), roles);
   };
   types_[std::string(R::name)] = std::move(e);
   return *this;
@@ -175,7 +348,6 @@ void RoomInstance<R>::ensureConnections() {
   if (connectionsLoaded_) return;
   connectionsLoaded_ = true;
   for (auto& rec : host_.loadConnections()) {
-    if (rec.slot >= slots_.size()) slots_.resize(rec.slot + 1);
     auto c = std::make_unique<Conn>();
     c->room_ = this;
     c->slot_ = rec.slot;
@@ -183,59 +355,23 @@ void RoomInstance<R>::ensureConnections() {
       if (t.rfind(kIdTagPrefix, 0) == 0) c->id_ = t.substr(kIdTagPrefix.size());
       else c->tags_.push_back(std::move(t));
     }
-    slots_[rec.slot] = std::move(c);
-    index(slots_[rec.slot].get());
+    table_.add(std::move(c));
   }
-  for (std::uint32_t s = static_cast<std::uint32_t>(slots_.size()); s-- > 0;)
-    if (!slots_[s]) freeSlots_.push_back(s);
+  table_.collectFree();
 }
 
 template <class R>
 Connection<R>* RoomInstance<R>::bySlot(std::uint32_t slot) {
   ensureConnections();
-  return slot < slots_.size() ? slots_[slot].get() : nullptr;
-}
-
-template <class R>
-void RoomInstance<R>::index(Conn* c) {
-  order_.push_back(c->slot_);
-  byId_[c->id_].push_back(c->slot_);
-  for (auto& t : c->tags_) byTag_[t].push_back(c->slot_);
-}
-
-template <class R>
-void RoomInstance<R>::unindex(Conn* c) {
-  auto drop = [&](std::vector<std::uint32_t>& v) { v.erase(std::remove(v.begin(), v.end(), c->slot_), v.end()); };
-  drop(order_);
-  for (auto& t : c->tags_) {
-    auto it = byTag_.find(t);
-    if (it == byTag_.end()) continue;
-    drop(it->second);
-    if (it->second.empty()) byTag_.erase(it);
-  }
-  if (auto it = byId_.find(c->id_); it != byId_.end()) {
-    drop(it->second);
-    if (it->second.empty()) byId_.erase(it);
-  }
-}
-
-template <class R>
-std::uint32_t RoomInstance<R>::allocateSlot() {
-  if (!freeSlots_.empty()) {
-    auto s = freeSlots_.back();
-    freeSlots_.pop_back();
-    return s;
-  }
-  slots_.emplace_back();
-  return static_cast<std::uint32_t>(slots_.size() - 1);
+  return table_.bySlot(slot);
 }
 
 template <class R>
 std::vector<Connection<R>*> RoomInstance<R>::openConnections() const {
   const_cast<RoomInstance*>(this)->ensureConnections();
   std::vector<Conn*> out;
-  out.reserve(order_.size());
-  for (auto s : order_) out.push_back(slots_[s].get());
+  out.reserve(table_.order().size());
+  for (auto s : table_.order()) out.push_back(table_.bySlot(s));
   return out;
 }
 
@@ -246,49 +382,9 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   ensureConnections();
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a broadcast with a JSON form", "NaN, infinity or invalid UTF-8", {}};
-  // The common cases without per-recipient work: everyone, or everyone but
-  // the sender.
-  if (!opts.to && !opts.tag && opts.exceptAll.empty()) {
-    if (!opts.except) {
-      if (!order_.empty()) out_->frame(*bytes, order_.data(), order_.size());
-      return {};
-    }
-    auto skip = std::find(order_.begin(), order_.end(), opts.except->slot_);
-    recipients_.assign(order_.begin(), skip);
-    if (skip != order_.end()) recipients_.insert(recipients_.end(), skip + 1, order_.end());
-    if (!recipients_.empty()) out_->frame(*bytes, recipients_.data(), recipients_.size());
-    return {};
-  }
-  excluded_.resize(slots_.size());
-  auto mark = [&](std::uint8_t v) {
-    if (opts.except) excluded_[opts.except->slot_] = v;
-    for (auto* c : opts.exceptAll)
-      if (c) excluded_[c->slot_] = v;
-  };
-  mark(1);
-  recipients_.clear();
   BroadcastError failed;
-  // excluded_: 1 = excluded, 2 = already a recipient; reset before returning.
-  auto consider = [&](std::uint32_t s) {
-    if (excluded_[s]) return;
-    excluded_[s] = 2;
-    recipients_.push_back(s);
-  };
-  if (opts.to) {
-    for (auto* c : *opts.to) {
-      if (!c || !c->open_) failed.failures.push_back(SendError{c ? c->id_ : "", "connection is not open"});
-      else consider(c->slot_);
-    }
-  } else if (opts.tag) {
-    auto it = byTag_.find(*opts.tag);
-    if (it != byTag_.end())
-      for (auto s : it->second) consider(s);
-  } else {
-    for (auto s : order_) consider(s);
-  }
-  mark(0);
-  for (auto s : recipients_) excluded_[s] = 0;
-  if (!recipients_.empty()) out_->frame(*bytes, recipients_.data(), recipients_.size());
+  auto [slots, n] = selectRecipients(opts, table_, scratch_, failed);
+  if (n > 0) out_->frame(*bytes, slots, n);
   if (!failed.failures.empty()) return failed;
   return {};
 }
@@ -321,7 +417,7 @@ Status RoomInstance<R>::closeConn(Conn& c, std::uint32_t code, std::string_view 
     return RoomError{"close reason is " + std::to_string(reason.size()) + " bytes; the limit is 123"};
   if (!c.open_) return {};
   c.open_ = false;
-  unindex(&c);
+  table_.unindex(c);
   out_->close(c.slot_, code, reason);
   return {};
 }
@@ -510,9 +606,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
 template <class R>
 void RoomInstance<R>::release(Conn* c) {
   if (!c->gone_ || c->flights_ > 0) return;
-  std::uint32_t slot = c->slot_;
-  slots_[slot].reset();
-  freeSlots_.push_back(slot);
+  table_.free(c->slot_);
 }
 
 template <class R>
@@ -532,8 +626,8 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   Crossing x(*this, out);
   ensureConnections();
   auto fail = [&](std::string why, int status) { reply(req, UpgradeError{std::move(why), status}); };
-  if (order_.size() >= kMaxSocketsPerRoom)
-    return fail("room is full: " + std::to_string(order_.size()) + " connections, the limit is " +
+  if (table_.order().size() >= kMaxSocketsPerRoom)
+    return fail("room is full: " + std::to_string(table_.order().size()) + " connections, the limit is " +
                     std::to_string(kMaxSocketsPerRoom), 503);
   if (up.tags.size() > kMaxUserTags)
     return fail(std::to_string(up.tags.size()) + " tags; the limit is " + std::to_string(kMaxUserTags) +
@@ -555,8 +649,8 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   std::string attachmentCopy(*attachment);
 
   std::vector<Conn*> same;
-  if (auto it = byId_.find(id); it != byId_.end())
-    for (auto s : it->second) same.push_back(slots_[s].get());
+  if (auto* slots = table_.withId(id))
+    for (auto s : *slots) same.push_back(table_.bySlot(s));
   if (!same.empty()) {
     if (up.onDuplicate == OnDuplicate::Reject)
       return fail("connection id \"" + id + "\" is already connected", 409);
@@ -564,7 +658,7 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
       for (auto* old : same) (void)closeConn(*old, kCloseReplaced, "replaced by a new connection");
   }
 
-  std::uint32_t slot = allocateSlot();
+  std::uint32_t slot = table_.allocate();
   auto c = std::make_unique<Conn>();
   c->room_ = this;
   c->slot_ = slot;
@@ -577,9 +671,7 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   platformTags.push_back(std::string(kIdTagPrefix) + id);
   for (auto& t : c->tags_) platformTags.push_back(t);
   out.accept(req, slot, platformTags, attachmentCopy);
-  slots_[slot] = std::move(c);
-  Conn* conn = slots_[slot].get();
-  index(conn);
+  Conn* conn = table_.add(std::move(c));
 
   Flight& f = newFlight(Phase::Connect, req, conn);
   runningFlight_ = f.id;
@@ -588,43 +680,10 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
 
 template <class R>
 void RoomInstance<R>::upgrade(std::uint32_t req, std::string_view optsJson, EffectBatch& out) {
-  json::Parser p;
   Upgrade up;
-  auto bad = [&](std::string why) {
+  if (auto why = parseUpgrade(optsJson, options_.maxFrameBytes, up)) {
     Crossing x(*this, out);
-    reply(req, UpgradeError{std::move(why), 400});
-  };
-  if (auto err = p.parse(optsJson, options_.maxFrameBytes)) return bad("upgrade options: " + describe(*err));
-  const json::Value& v = p.root();
-  if (!v.IsObject()) return bad("upgrade options must be an object");
-  DecodeCtx c;
-  if (auto m = v.FindMember("id"); m != v.MemberEnd() && !m->value.IsNull()) {
-    std::string id;
-    if (!decodeValue(m->value, id, c)) return bad("connection.id must be a string");
-    up.id = std::move(id);
-  }
-  if (auto m = v.FindMember("tags"); m != v.MemberEnd() && !m->value.IsNull()) {
-    if (!decodeValue(m->value, up.tags, c)) return bad("connection.tags must be an array of strings");
-  }
-  if (auto m = v.FindMember("meta"); m != v.MemberEnd() && !m->value.IsNull()) {
-    json::Buffer buf;
-    json::Writer w(buf);
-    m->value.Accept(w);
-    up.metaJson.assign(buf.GetString(), buf.GetSize());
-  }
-  auto st = v.FindMember("initialState");
-  if (st == v.MemberEnd()) return bad("connection.initialState is required");
-  if (!decodeValue(st->value, up.initialState, c)) {
-    auto err = c.take();
-    err.path = "$.initialState" + err.path.substr(1);
-    return bad("connection.initialState: " + describe(err));
-  }
-  if (auto m = v.FindMember("onDuplicate"); m != v.MemberEnd() && !m->value.IsNull()) {
-    std::string_view d = m->value.IsString() ? std::string_view(m->value.GetString()) : "";
-    if (d == "allow") up.onDuplicate = OnDuplicate::Allow;
-    else if (d == "replace") up.onDuplicate = OnDuplicate::Replace;
-    else if (d == "reject") up.onDuplicate = OnDuplicate::Reject;
-    else return bad("onDuplicate must be \"allow\", \"replace\" or \"reject\"");
+    return reply(req, UpgradeError{std::move(*why), 400});
   }
   connect(req, std::move(up), out);
 }
@@ -665,7 +724,7 @@ void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view
   if (!c || c->gone_) return;  // unknown, or reported twice
   if (c->open_) {
     c->open_ = false;
-    unindex(c);
+    table_.unindex(*c);
   }
   c->gone_ = true;
   // A handler suspended on a sibling call may still hold this connection:
