@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds both targets from the same sources:
-#   build/native  the core, tests, benchmarks and the schema exporter (g++)
+#   build/native  the core, tests, benchmarks, the schema exporter and the
+#                 wire-constant generator (g++); it rewrites shim/wire.js
 #   build/wasm    dist/wasm/core.{mjs,wasm} for the worker (chat room),
 #                 dist/wasm-test/ (chat + probe, for the e2e test worker), and
 #                 the same doctest suite compiled to Wasm (Emscripten)
@@ -15,6 +16,9 @@ say() { printf '[build] %s\n' "$*"; }
 say "native (build/native)"
 cmake -S . -B build/native -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
 cmake --build build/native -j"$JOBS"
+
+say "wire protocol constants (shim/wire.js, from wasm/core/rooms/wire.h)"
+build/native/gen_wire > shim/wire.js.tmp && mv shim/wire.js.tmp shim/wire.js
 
 say "wasm (build/wasm)"
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
