@@ -5,30 +5,19 @@
 // TextEncoder.encodeInto, crosses into Wasm once, and reads the effect batch
 // the core left in linear memory (layout: wasm/core/rooms/effects.h).
 
+import { EffectKind, HostOp } from "./wire.js";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export const Effect = Object.freeze({
-  Accept: 1,
-  Frame: 2,
-  Close: 3,
-  Attach: 4,
-  Put: 5,
-  Delete: 6,
-  SetAlarm: 7,
-  ClearAlarm: 8,
-  Call: 9,
-  Reply: 10,
-  Log: 11,
-});
-
-export const CallOp = Object.freeze({ 1: "send", 2: "getState", 3: "broadcast" });
-
 // Instantiates the compiled module (imported by the worker as CompiledWasm)
 // without compiling from bytes or fetching, both of which workerd forbids.
+// `host`: what the core may read from the platform, {randomId(),
+// load(key), loadConnections(), loadAttachment(slot), env(key)}, each
+// answering a string or null (rooms::Host, wasm/core/rooms/host.h).
 export async function loadCore(wasmModule, factory, host) {
   const mod = await factory({
-    host,
+    host: hostTable(host),
     instantiateWasm(imports, receive) {
       const instance = new WebAssembly.Instance(wasmModule, imports);
       receive(instance);
@@ -36,6 +25,18 @@ export async function loadCore(wasmModule, factory, host) {
     },
   });
   return new Core(mod);
+}
+
+// The bindings call `Module.host[op](key, arg)` with op a HostOp: the table
+// of `host`'s reads, keyed by the generated constants.
+export function hostTable(host) {
+  return {
+    [HostOp.RandomId]: () => host.randomId(),
+    [HostOp.Load]: (key) => host.load(key),
+    [HostOp.LoadConnections]: () => host.loadConnections(),
+    [HostOp.LoadAttachment]: (_key, slot) => host.loadAttachment(slot),
+    [HostOp.Env]: (key) => host.env(key),
+  };
 }
 
 export class Core {
@@ -101,28 +102,12 @@ export class Core {
     return this.m._rooms_alarm(req, retryCount, isRetry ? 1 : 0);
   }
 
-  fireAlarm(req) {
-    return this.m._rooms_fire_alarm(req);
-  }
-
-  send(req, eventJson) {
-    const [n] = this.write(eventJson);
-    return this.m._rooms_send(req, n);
-  }
-
-  getState(req) {
-    return this.m._rooms_get_state(req);
-  }
-
-  getConnections(req, tag) {
-    if (tag === undefined || tag === null) return this.m._rooms_get_connections(req, 0, 0);
-    const [n] = this.write(tag);
-    return this.m._rooms_get_connections(req, 1, n);
-  }
-
-  broadcast(req, msgJson) {
-    const [n] = this.write(msgJson);
-    return this.m._rooms_broadcast(req, n);
+  // A request to the room: `op` a RequestOp, `arg` its text (event or
+  // message JSON, a tag) or null/undefined for none.
+  request(op, req, arg) {
+    if (arg === undefined || arg === null) return this.m._rooms_request(op, req, 0, 0);
+    const [n] = this.write(arg);
+    return this.m._rooms_request(op, req, n, 1);
   }
 
   resume(callId, ok, tag, payload) {
@@ -149,7 +134,7 @@ export class Core {
     while (r.p < end) {
       const kind = heap[r.p++];
       switch (kind) {
-        case Effect.Accept: {
+        case EffectKind.Accept: {
           const req = r.u32();
           const slot = r.u32();
           const tags = [];
@@ -157,7 +142,7 @@ export class Core {
           out.push({ kind, req, slot, tags, text: r.str() });
           break;
         }
-        case Effect.Frame: {
+        case EffectKind.Frame: {
           const text = r.str();
           const n = r.u32();
           r.p = start + ((r.p - start + 3) & ~3);
@@ -165,31 +150,31 @@ export class Core {
           r.p += 4 * n;
           break;
         }
-        case Effect.Close:
+        case EffectKind.Close:
           out.push({ kind, slot: r.u32(), code: r.u32(), text: r.str() });
           break;
-        case Effect.Attach:
+        case EffectKind.Attach:
           out.push({ kind, slot: r.u32(), text: r.str() });
           break;
-        case Effect.Put:
+        case EffectKind.Put:
           out.push({ kind, key: r.str(), text: r.str() });
           break;
-        case Effect.Delete:
+        case EffectKind.Delete:
           out.push({ kind, key: r.str() });
           break;
-        case Effect.SetAlarm:
+        case EffectKind.SetAlarm:
           out.push({ kind, time: r.f64() });
           break;
-        case Effect.ClearAlarm:
+        case EffectKind.ClearAlarm:
           out.push({ kind });
           break;
-        case Effect.Call:
-          out.push({ kind, callId: r.u32(), room: r.str(), id: r.str(), op: CallOp[r.u32()], text: r.str() });
+        case EffectKind.Call:
+          out.push({ kind, callId: r.u32(), room: r.str(), id: r.str(), op: r.u32(), text: r.str() });
           break;
-        case Effect.Reply:
+        case EffectKind.Reply:
           out.push({ kind, req: r.u32(), ok: r.u32() === 1, tag: r.str(), text: r.str() });
           break;
-        case Effect.Log:
+        case EffectKind.Log:
           out.push({ kind, level: r.u32(), text: r.str() });
           break;
         default:

@@ -10,9 +10,10 @@
 // write until the write is durable.
 
 import { DurableObject } from "cloudflare:workers";
-import { Effect, loadCore } from "./core.js";
+import { loadCore } from "./core.js";
 import { errorJson, RoomsError } from "./errors.js";
 import { roomRequest } from "./request.js";
+import { EffectKind, LogLevel } from "./wire.js";
 
 const IDENTITY_KEY = "rooms:identity";
 // The reply of requests lost to a trap. The client sees no stack.
@@ -26,7 +27,7 @@ const TRAPPED = Object.freeze({
     cause: "trap",
   }),
 });
-const LOG = ["log", "warn", "error"];
+const CONSOLE = Object.freeze({ [LogLevel.Info]: "log", [LogLevel.Warn]: "warn", [LogLevel.Error]: "error" });
 
 // Close codes a server may not send back (workerd throws on them).
 function answerableCode(code) {
@@ -70,19 +71,11 @@ export function makeRoomsDurableObject(config) {
 
     // ---- Requests from the client and from sibling rooms (RPC) ----------------
 
+    // `op`: a RequestOp (shim/wire.js); `arg`: its text, or null.
     async roomsRequest(name, id, op, arg) {
       const ready = await this.ready(name, id);
       if (!ready.ok) return ready;
-      return this.request((core, req) => {
-        switch (op) {
-          case "send": return core.send(req, arg);
-          case "getState": return core.getState(req);
-          case "getConnections": return core.getConnections(req, arg);
-          case "broadcast": return core.broadcast(req, arg);
-          case "fireAlarm": return core.fireAlarm(req);
-          default: throw new Error(`unknown operation ${op}`);
-        }
-      });
+      return this.request((core, req) => core.request(op, req, arg));
     }
 
     // The upgrade: the room and the options come in headers.
@@ -282,7 +275,7 @@ export function makeRoomsDurableObject(config) {
       const core = this.core;
       for (const e of core.effects(view)) {
         switch (e.kind) {
-          case Effect.Accept: {
+          case EffectKind.Accept: {
             const ws = this.upgrading.get(e.req);
             this.table();
             pinBinaryType(ws);
@@ -292,7 +285,7 @@ export function makeRoomsDurableObject(config) {
             this.slots.set(ws, e.slot);
             break;
           }
-          case Effect.Frame:
+          case EffectKind.Frame:
             for (const slot of e.slots) {
               try {
                 this.sockets[slot].send(e.text);
@@ -301,43 +294,43 @@ export function makeRoomsDurableObject(config) {
               }
             }
             break;
-          case Effect.Close:
+          case EffectKind.Close:
             try {
               this.sockets[e.slot].close(e.code, e.text);
             } catch (err) {
               console.warn(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`);
             }
             break;
-          case Effect.Attach:
+          case EffectKind.Attach:
             try {
               this.sockets[e.slot].serializeAttachment(e.text);
             } catch (err) {
               console.warn(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`);
             }
             break;
-          case Effect.Put:
+          case EffectKind.Put:
             this.ctx.storage.kv.put(e.key, e.text);
             break;
-          case Effect.Delete:
+          case EffectKind.Delete:
             this.ctx.storage.kv.delete(e.key);
             break;
-          case Effect.SetAlarm:
+          case EffectKind.SetAlarm:
             this.io.push(this.ctx.storage.setAlarm(e.time));
             break;
-          case Effect.ClearAlarm:
+          case EffectKind.ClearAlarm:
             this.io.push(this.ctx.storage.deleteAlarm());
             break;
-          case Effect.Call:
+          case EffectKind.Call:
             this.io.push(this.sibling(e));
             break;
-          case Effect.Reply: {
+          case EffectKind.Reply: {
             const resolve = this.waiting.get(e.req);
             this.waiting.delete(e.req);
             resolve?.({ ok: e.ok, tag: e.tag, text: e.text });
             break;
           }
-          case Effect.Log:
-            console[LOG[e.level] ?? "log"](`[durable-rooms ${this.identity?.name}/${this.identity?.id}] ${e.text}`);
+          case EffectKind.Log:
+            console[CONSOLE[e.level] ?? "log"](`[durable-rooms ${this.identity?.name}/${this.identity?.id}] ${e.text}`);
             break;
         }
       }

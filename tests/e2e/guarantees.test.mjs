@@ -311,4 +311,26 @@ describe("guarantees on workerd", { concurrency: true }, () => {
       assert.equal(JSON.parse(tooMany.body)._tag, "UpgradeError");
     });
   });
+
+  describe("sibling calls", { concurrency: true }, () => {
+    test("a handler calls another room (getState, send) and resumes with the outcomes", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("asker");
+      const chatRoom = uniqueId("asked");
+      const a = await pool.add(probe(base, room, "a"));
+      // A chat room that was never used: its state is null.
+      a.send({ _tag: "AskChat", roomId: chatRoom, text: "first" });
+      const seen = await a.waitFor(tagged("ChatSeen"));
+      assert.deepEqual(seen, { _tag: "ChatSeen", messageCount: null, asker: "a" });
+      // A chat room with a member: the member gets the Message, the state counts it.
+      const alice = await pool.add(chat(base, chatRoom, "alice"));
+      const mark = a.mark();
+      a.send({ _tag: "AskChat", roomId: chatRoom, text: "second" });
+      await alice.waitFor(tagged("Message", { text: "second", userId: "system" }));
+      const again = await a.waitFor(tagged("ChatSeen"), { from: mark });
+      assert.equal(again.messageCount, 0, "getState ran before the send");
+      assert.equal((await value(base, "chat", chatRoom, "getState")).messageCount, 1);
+    });
+  });
 });
