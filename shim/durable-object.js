@@ -40,6 +40,7 @@ export function makeRoomsDurableObject(config) {
       this.core = null;        // Core, or null until first use / after a trap
       this.booting = null;     // Promise<Core> while instantiating
       this.identity = ctx.storage.kv.get(IDENTITY_KEY) ?? null; // {name, id}
+      this.claimed = this.identity !== null; // identity in storage
       this.sockets = new SocketTable(ctx);
       this.requests = new Requests();
       this.io = [];            // platform promises of the current events
@@ -49,6 +50,7 @@ export function makeRoomsDurableObject(config) {
         requests: this.requests,
         io: this.io,
         call: (e) => this.sibling(e),
+        claim: () => this.claim(),
         label: () => `${this.identity?.name}/${this.identity?.id}`,
       });
     }
@@ -137,11 +139,9 @@ export function makeRoomsDurableObject(config) {
 
     // Boots the core for this room: with (name, id) from a request, or from
     // storage for socket events and alarms. Returns {ok} or an error reply.
+    // Stores nothing: a room that is only read leaves no storage (claim).
     async ready(name, id) {
-      if (name !== undefined && !this.identity) {
-        this.identity = { name, id };
-        this.ctx.storage.kv.put(IDENTITY_KEY, this.identity);
-      }
+      if (name !== undefined && !this.identity) this.identity = { name, id };
       if (!this.identity) return { ok: false };
       if (this.core) return { ok: true };
       this.booting ??= this.boot();
@@ -163,6 +163,15 @@ export function makeRoomsDurableObject(config) {
       }
       this.core = core;
       return core;
+    }
+
+    // Stores the room's identity before the room's first write (a Put, an
+    // alarm, an accepted socket), in the same implicit transaction, so the
+    // alarm handler and socket events after a wake can boot the room.
+    claim() {
+      if (this.claimed) return;
+      this.ctx.storage.kv.put(IDENTITY_KEY, this.identity);
+      this.claimed = true;
     }
 
     // What the core may read from the platform (cold paths only).

@@ -18,6 +18,8 @@ export class EffectApplier {
   //   requests   its Requests
   //   io         the platform promises of the current events (appended to)
   //   call(e)    starts the sibling call of a Call effect; returns its promise
+  //   claim()    called before the first effect that writes anything of the
+  //              room (a Put, an alarm, an accepted socket)
   //   label()    "name/id" of the room, for logs
   constructor(room) {
     this.ctx = room.ctx;
@@ -25,6 +27,7 @@ export class EffectApplier {
     this.requests = room.requests;
     this.io = room.io;
     this.call = room.call;
+    this.claim = room.claim;
     this.label = room.label;
   }
 
@@ -34,6 +37,7 @@ export class EffectApplier {
     for (const e of core.effects(view)) {
       switch (e.kind) {
         case EffectKind.Accept:
+          this.claim();
           this.sockets.accept(this.requests.socket(e.req), e.slot, e.tags, e.text);
           break;
         case EffectKind.Frame: {
@@ -62,12 +66,14 @@ export class EffectApplier {
           }
           break;
         case EffectKind.Put:
+          this.claim();
           ctx.storage.kv.put(e.key, e.text);
           break;
         case EffectKind.Delete:
           ctx.storage.kv.delete(e.key);
           break;
         case EffectKind.SetAlarm:
+          this.claim();
           this.io.push(ctx.storage.setAlarm(e.time));
           break;
         case EffectKind.ClearAlarm:

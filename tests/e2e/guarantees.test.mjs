@@ -333,4 +333,43 @@ describe("guarantees on workerd", { concurrency: true }, () => {
       assert.equal((await value(base, "chat", chatRoom, "getState")).messageCount, 1);
     });
   });
+
+  describe("reads and limits", { concurrency: true }, () => {
+    // What the instance of (room, id) holds, through the test worker's probe.
+    const stored = async (base, room, id) => (await fetch(`${base}/debug/storage/${room}/${encodeURIComponent(id)}`)).json();
+    const nothing = { keys: [], alarm: null };
+
+    test("reading a room that was never used stores nothing; connecting later works", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("unused");
+      assert.equal(await value(base, "chat", room, "getState"), null);
+      assert.deepEqual(await value(base, "chat", room, "getConnections"), []);
+      assert.deepEqual(await value(base, "chat", room, "getConnections", "user:alice"), []);
+      assert.deepEqual(await value(base, "probe", room, "getConnections"), []);
+      assert.deepEqual(await stored(base, "chat", room), nothing);
+      assert.deepEqual(await stored(base, "probe", room), nothing);
+      // Nor does a request to a room type the registry lacks.
+      assert.equal((await call(base, "nope", room, "getState")).error._tag, "RoomNotFoundError");
+      assert.deepEqual(await stored(base, "nope", room), nothing);
+
+      const alice = await pool.add(chat(base, room, "alice"));
+      alice.send({ _tag: "Say", text: "hi" });
+      await alice.waitFor(tagged("Message", { text: "hi", userId: "alice" }));
+      assert.equal((await value(base, "chat", room, "getState")).messageCount, 1);
+      assert.ok((await stored(base, "chat", room)).keys.includes("rooms:identity"));
+    });
+
+    test("a room whose first write is a request's alarm runs onAlarm", async () => {
+      const base = server.url;
+      const room = uniqueId("firstalarm");
+      assert.equal(await value(base, "probe", room, "getState"), null);
+      await value(base, "probe", room, "send", { _tag: "Schedule", inMs: 200 });
+      const st = await waitUntil(async () => {
+        const s = await value(base, "probe", room, "getState");
+        return s?.alarms === 1 && s;
+      }, { timeout: 5_000, message: "onAlarm of a room first written by a request" });
+      assert.equal(st.events, 1);
+    });
+  });
 });
