@@ -42,60 +42,56 @@ export function hostTable(host) {
 export class Core {
   constructor(mod) {
     this.m = mod;
-    this.maxFrame = 0;
+    this.maxFrame = 0; // the room's limits, known after init
+    this.maxReply = 0;
     this.reader = new BatchReader();
   }
 
-  // Writes the strings back to back into the input buffer; returns their
-  // UTF-8 lengths.
-  write(...strings) {
-    let cap = 0;
-    for (const s of strings) cap += s.length * 3;
-    const ptr = this.m._rooms_input(cap);
-    const heap = this.m.HEAPU8;
-    const lens = [];
-    let off = ptr;
-    for (const s of strings) {
-      const { written } = encoder.encodeInto(s, heap.subarray(off, ptr + cap));
-      lens.push(written);
-      off += written;
-    }
-    return lens;
+  // Writes `text` into the input buffer at byte `at` and returns its UTF-8
+  // length, keeping at most `limit` bytes: longer text is cut and reported as
+  // `limit` bytes long (the bytes past the cut are whatever the buffer held),
+  // so a core that accepts at most `limit - 1` refuses it with its own typed
+  // error, and this side decides nothing. Reserves at most `limit` bytes of
+  // Wasm memory, whatever the length of `text`: memory a Wasm instance grows
+  // is never given back.
+  put(at, text, limit) {
+    const cap = Math.min(text.length * 3, limit);
+    const ptr = this.m._rooms_input(at + cap);
+    const { read, written } = encoder.encodeInto(text, this.m.HEAPU8.subarray(ptr + at, ptr + at + cap));
+    return read < text.length ? limit : written;
   }
 
+  // Before init the room's limits are unknown; name and id are copied whole.
   init(name, id) {
-    const [n, i] = this.write(name, id);
+    const n = this.put(0, name, Infinity);
+    const i = this.put(n, id, Infinity);
     if (this.m._rooms_init(n, i) !== 0) return false;
     this.maxFrame = this.m._rooms_max_frame();
+    this.maxReply = this.m._rooms_max_reply();
     return true;
   }
 
-  // A WebSocket frame. Text beyond the room's frame limit is cut at one byte
-  // over it, so the core refuses it without this side deciding anything.
+  // Every text below is copied up to the room's frame limit plus one byte
+  // (a frame, upgrade options, a request's event, message or tag, a close
+  // reason), a sibling's reply up to the longest reply the core decodes plus
+  // one: the core refuses the excess with its own typed error.
+
+  // A WebSocket frame, text or binary.
   message(slot, data) {
-    const limit = this.maxFrame + 1;
-    if (typeof data === "string") {
-      const cap = Math.min(data.length * 3, limit);
-      const ptr = this.m._rooms_input(cap);
-      const { read, written } = encoder.encodeInto(data, this.m.HEAPU8.subarray(ptr, ptr + cap));
-      const len = read < data.length ? limit : written;
-      return this.m._rooms_message(slot, len, 0);
-    }
+    if (typeof data === "string") return this.m._rooms_message(slot, this.put(0, data, this.maxFrame + 1), 0);
     const bytes = new Uint8Array(data);
-    const len = Math.min(bytes.length, limit);
+    const len = Math.min(bytes.length, this.maxFrame + 1);
     const ptr = this.m._rooms_input(len);
     this.m.HEAPU8.set(bytes.subarray(0, len), ptr);
     return this.m._rooms_message(slot, len, 1);
   }
 
   closed(slot, code, reason) {
-    const [r] = this.write(reason ?? "");
-    return this.m._rooms_closed(slot, code, r);
+    return this.m._rooms_closed(slot, code, this.put(0, reason ?? "", this.maxFrame + 1));
   }
 
   upgrade(req, optsJson) {
-    const [n] = this.write(optsJson);
-    return this.m._rooms_upgrade(req, n);
+    return this.m._rooms_upgrade(req, this.put(0, optsJson, this.maxFrame + 1));
   }
 
   alarm(req, retryCount, isRetry) {
@@ -106,12 +102,13 @@ export class Core {
   // message JSON, a tag) or null/undefined for none.
   request(op, req, arg) {
     if (arg === undefined || arg === null) return this.m._rooms_request(op, req, 0, 0);
-    const [n] = this.write(arg);
-    return this.m._rooms_request(op, req, n, 1);
+    return this.m._rooms_request(op, req, this.put(0, arg, this.maxFrame + 1), 1);
   }
 
+  // The outcome of a sibling call: its error tag (empty when ok) and payload.
   resume(callId, ok, tag, payload) {
-    const [t, p] = this.write(tag ?? "", payload ?? "");
+    const t = this.put(0, tag ?? "", this.maxFrame + 1);
+    const p = this.put(t, payload ?? "", this.maxReply + 1);
     return this.m._rooms_resume(callId, ok ? 1 : 0, t, p);
   }
 

@@ -371,5 +371,23 @@ describe("guarantees on workerd", { concurrency: true }, () => {
       }, { timeout: 5_000, message: "onAlarm of a room first written by a request" });
       assert.equal(st.events, 1);
     });
+
+    test("request text far over the frame limit is refused by the core, typed", async () => {
+      const base = server.url;
+      const room = uniqueId("huge");
+      const text = "é".repeat(3 << 20); // 6 MiB of UTF-8; the limit is 1 MiB
+      const sent = await call(base, "chat", room, "send", { _tag: "Say", text });
+      assert.equal(sent.ok, false);
+      assert.equal(sent.error._tag, "RoomValidationError", JSON.stringify(sent.error));
+      assert.equal(sent.error.path, "$");
+      assert.equal(sent.error.expected, `at most ${1 << 20} bytes`);
+      const cast = await call(base, "chat", room, "broadcast", { _tag: "Message", text, userId: "x", ts: 1 });
+      assert.equal(cast.error?._tag, "RoomValidationError", JSON.stringify(cast.error));
+      assert.equal(cast.error.expected, `at most ${1 << 20} bytes`);
+      // The room still serves, and nothing was stored.
+      assert.deepEqual(await value(base, "chat", room, "getConnections", "x".repeat(2 << 20)), []);
+      assert.equal(await value(base, "chat", room, "getState"), null);
+      assert.deepEqual(await stored(base, "chat", room), nothing);
+    });
   });
 });

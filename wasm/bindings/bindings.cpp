@@ -12,6 +12,7 @@
 // Every number both sides must agree on (effect kinds, request and host
 // operations, log levels) is in rooms/wire.h; the shim imports the same
 // values from the generated shim/wire.js.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -141,6 +142,15 @@ EMSCRIPTEN_KEEPALIVE int rooms_init(std::uint32_t nameLen, std::uint32_t idLen) 
 // at most one byte more.
 EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_frame() {
   return room ? static_cast<std::uint32_t>(room->maxFrameBytes()) : 0;
+}
+
+// Longest sibling reply (rooms_resume payload) the shim must pass whole: a
+// reply is decoded with the codec's default limit (CallAwaitable), which may
+// be above this room's own frame limit. The shim copies at most one byte
+// more, so a longer reply still fails as the core decides.
+EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_reply() {
+  if (!room) return 0;
+  return static_cast<std::uint32_t>(std::max(room->maxFrameBytes(), rooms::CodecLimits{}.maxFrameBytes));
 }
 
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_message(std::uint32_t slot, std::uint32_t len, int binary) {
