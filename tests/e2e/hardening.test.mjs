@@ -1,0 +1,215 @@
+// End-to-end tests of the chat example's HTTP hardening (worker/index.js):
+// request body limits, malformed URLs, room id length, and one validation
+// path for events whether they come over HTTP or WebSocket. One local server
+// (workerd through Miniflare, loopback) for the file; its output is captured
+// so tests can check that nothing logged a stack.
+//
+//   node --test --test-concurrency=1 tests/e2e/hardening.test.mjs
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+
+import { startServer } from "./server.mjs";
+import {
+  clientPool,
+  closeAllClients,
+  delay,
+  fetchJson,
+  getJson,
+  openChat,
+  openClientCount,
+  openSocket,
+  postJson,
+  tagged,
+  toWsUrl,
+  uniqueId,
+} from "./helpers.mjs";
+
+const MiB = 1024 * 1024;
+const MAX_BODY_BYTES = MiB; // worker/index.js
+const MAX_ROOM_ID_BYTES = 256; // worker/index.js
+const QUIET_MS = 300;
+const TEST = { timeout: 60_000 };
+
+let server;
+let base;
+let output = "";
+
+before(async () => {
+  server = await startServer({ port: 0, onOutput: (text) => (output += text) });
+  base = server.url;
+});
+
+after(async () => {
+  const leaked = openClientCount();
+  await closeAllClients();
+  await server?.close();
+  assert.equal(leaked, 0, `${leaked} socket(s) were left open by a test`);
+});
+
+const api = (room, what) => `${base}/api/chat/${encodeURIComponent(room)}/${what}`;
+const messageCount = async (room) => {
+  const r = await getJson(api(room, "state"));
+  assert.equal(r.status, 200, r.text);
+  return r.body?.messageCount ?? 0;
+};
+
+// What workerd printed while `fn` ran.
+async function outputDuring(fn) {
+  const from = output.length;
+  await fn();
+  await delay(100); // let the last lines through the pipe
+  return output.slice(from);
+}
+
+// A stack trace in text: V8's "    at f (file:1:2)" frames.
+const STACK_LINE = /^\s+at\s.+[:(]/m;
+
+function assertJsonError(r, status, what) {
+  assert.equal(r.status, status, `${what} → ${r.status} ${r.text.slice(0, 300)}`);
+  assert.match(r.contentType, /application\/json/, `${what} content-type`);
+  assert.ok(r.body && typeof r.body === "object", `${what}: JSON body, got ${r.text.slice(0, 300)}`);
+  assert.equal(typeof r.body._tag, "string", `${what}: _tag in ${r.text}`);
+  assert.equal(typeof r.body.message, "string", `${what}: message in ${r.text}`);
+  assert.ok(!("stack" in r.body), `${what}: no stack field`);
+  assert.doesNotMatch(r.text, STACK_LINE, `${what}: no stack in the body`);
+}
+
+/**
+ * POSTs `total` bytes of `fill` to `url` with node:http, without buffering
+ * them: with `contentLength` the request declares its size, otherwise it is
+ * sent chunked. With `expect`, it sends `Expect: 100-continue` and holds the
+ * body until the server asks for it or 1 s passes (as curl does). Stops
+ * writing once a response arrives. Resolves with { status, text, body,
+ * sentAtResponse } (bytes handed to the socket when the response began), or
+ * with { reset: code, sent } when the connection failed before any response.
+ */
+function streamPost(url, total, { contentLength = true, expect = false, chunk = 64 * 1024, fill = "a" } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const headers = { "content-type": "application/json" };
+    if (contentLength) headers["content-length"] = String(total);
+    if (expect) headers.expect = "100-continue";
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers, agent: false });
+    let sent = 0;
+    let started = false;
+    let responded = false;
+    const block = Buffer.alloc(chunk, fill);
+    const pump = () => {
+      started = true;
+      while (!responded && sent < total) {
+        const n = Math.min(chunk, total - sent);
+        sent += n;
+        if (!req.write(n === chunk ? block : block.subarray(0, n))) return void req.once("drain", pump);
+      }
+      if (!responded) req.end();
+    };
+    req.on("response", (res) => {
+      responded = true;
+      const sentAtResponse = sent;
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        let body;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        req.destroy();
+        resolve({ status: res.statusCode, contentType: res.headers["content-type"] ?? "", text, body, sentAtResponse });
+      });
+      res.on("error", reject);
+    });
+    req.on("error", (e) => {
+      if (!responded) resolve({ reset: e.code ?? String(e), sent });
+    });
+    if (expect) {
+      req.flushHeaders();
+      req.once("continue", () => started || pump());
+      setTimeout(() => started || responded || pump(), 1000);
+    } else {
+      pump();
+    }
+  });
+}
+
+// ---- 2. URLs ------------------------------------------------------------------------
+
+test("malformed percent-escapes in any path segment → 400 JSON {_tag, message}, no stack logged", TEST, async () => {
+  const room = uniqueId("esc");
+  const cases = [
+    ["POST", "/api/chat/%/say", '{"text":"x"}'],
+    ["POST", "/api/chat/%FF/say", '{"text":"x"}'],
+    ["POST", "/api/chat/a%zz/say", '{"text":"x"}'],
+    ["GET", "/api/chat/%/state"],
+    ["GET", "/api/chat/%FF/state"],
+    ["GET", "/api/chat/a%zz/connections"],
+    ["GET", "/api/chat/%E2%82/state"], // a truncated UTF-8 sequence
+    ["GET", `/api/chat/${room}/%zz`],
+    ["GET", "/%"],
+    ["GET", "/ws/chat/%FF"],
+    ["GET", "/ws/chat/a%zz"],
+  ];
+  const log = await outputDuring(async () => {
+    for (const [method, path, body] of cases) {
+      const r = await fetchJson(`${base}${path}`, { method, body });
+      assertJsonError(r, 400, `${method} ${path}`);
+      assert.equal(r.body._tag, "BadRequest", `${method} ${path}: ${r.text}`);
+    }
+    for (const id of ["%", "%FF", "a%zz"]) {
+      await assert.rejects(openSocket(toWsUrl(base, `/ws/chat/${id}?userId=u`)), (e) => {
+        assert.equal(e.status, 400, `upgrade of /ws/chat/${id}: ${e.message}`);
+        assert.equal(JSON.parse(e.body)._tag, "BadRequest");
+        return true;
+      });
+    }
+  });
+  assert.doesNotMatch(log, STACK_LINE, `no stack logged:\n${log}`);
+  assert.doesNotMatch(log, /URIError/, `nothing logged about a URIError:\n${log}`);
+});
+
+test(`room ids: up to ${MAX_ROOM_ID_BYTES} UTF-8 bytes are served, longer ones → 400 on every route`, TEST, async (t) => {
+  const pool = clientPool(t);
+  const tag = uniqueId("id");
+  const fits = [tag + "a".repeat(MAX_ROOM_ID_BYTES - tag.length), "é".repeat(MAX_ROOM_ID_BYTES / 2)];
+  const over = [tag + "a".repeat(MAX_ROOM_ID_BYTES + 1 - tag.length), "é".repeat(MAX_ROOM_ID_BYTES / 2) + "a", "x".repeat(10_000)];
+  for (const id of fits) {
+    assert.equal(Buffer.byteLength(id), MAX_ROOM_ID_BYTES);
+    assert.equal((await getJson(api(id, "state"))).status, 200);
+    assert.equal((await postJson(api(id, "say"), { text: "fits" })).status, 200);
+    assert.equal((await getJson(api(id, "connections"))).status, 200);
+  }
+  const c = await pool.add(openChat(base, fits[0], "u"));
+  await c.close();
+  for (const id of over) {
+    const n = Buffer.byteLength(id);
+    for (const [method, what, body] of [["GET", "state"], ["GET", "connections"], ["POST", "say", '{"text":"x"}']]) {
+      const r = await fetchJson(api(id, what), { method, body });
+      assertJsonError(r, 400, `${method} ${what} with a ${n}-byte id`);
+      assert.equal(r.body._tag, "BadRequest");
+      assert.equal(r.body.limit, MAX_ROOM_ID_BYTES);
+    }
+    await assert.rejects(openChat(base, id, "u"), (e) => e.status === 400 && JSON.parse(e.body)._tag === "BadRequest");
+  }
+});
+
+test("room ids with control characters (CR, LF, NUL, ...) → 400 on every route, upgrade included", TEST, async () => {
+  const log = await outputDuring(async () => {
+    for (const id of ["a\nb", "a\rb", "a\u0000b", "a\u001fb", "a\u007fb"]) {
+      for (const [method, what, body] of [["GET", "state"], ["GET", "connections"], ["POST", "say", '{"text":"x"}']]) {
+        const r = await fetchJson(api(id, what), { method, body });
+        assertJsonError(r, 400, `${method} ${what} with id ${JSON.stringify(id)}`);
+        assert.equal(r.body._tag, "BadRequest");
+      }
+      await assert.rejects(openChat(base, id, "u"), (e) => {
+        assert.equal(e.status, 400, `upgrade with id ${JSON.stringify(id)}: ${e.message}`);
+        assert.equal(JSON.parse(e.body)._tag, "BadRequest");
+        return true;
+      });
+    }
+  });
+  assert.doesNotMatch(log, STACK_LINE, `no stack logged:\n${log}`);
+});
