@@ -10,6 +10,7 @@
 //   400 BadRequest           a malformed percent-escape in any path segment;
 //                            a room id over MAX_ROOM_ID_BYTES or holding a
 //                            control character
+//   413 PayloadTooLarge      a POST body over MAX_BODY_BYTES (not read whole)
 //   400 RoomValidationError  a body that is not a JSON object or fails the
 //                            room's event schema
 
@@ -25,6 +26,8 @@ export const RoomsDO = rooms.DO;
 const STATUS = { RoomValidationError: 400, RoomNotFoundError: 404, UpgradeError: 400 };
 
 // Limits of the HTTP routes, checked before anything reaches a room.
+// A POST body: the room's inbound frame limit (RoomOptions::maxFrameBytes).
+const MAX_BODY_BYTES = 1 << 20;
 // A room id, in UTF-8 bytes once percent-decoded. The id names the Durable
 // Object ("chat:<id>"), travels in a header to it on upgrade and is kept in
 // its storage; 256 bytes is plenty for a name and keeps all three small.
@@ -42,6 +45,10 @@ class HttpError extends Error {
 }
 
 const badRequest = (message, extra = {}) => new HttpError(400, { _tag: "BadRequest", message, ...extra });
+const invalidBody = (message, expected, found) =>
+  new RoomsError({ _tag: "RoomValidationError", message, path: "$", expected, found });
+const tooLarge = () =>
+  new HttpError(413, { _tag: "PayloadTooLarge", message: `request body over ${MAX_BODY_BYTES} bytes`, limit: MAX_BODY_BYTES });
 
 // One line, no stack: the method, the path and what was thrown.
 function logUnexpected(request, path, e) {
@@ -82,15 +89,45 @@ function checkRoomId(roomId) {
   return roomId;
 }
 
+// The request body as bytes, refused with 413 once over MAX_BODY_BYTES
+// without reading the rest: by Content-Length when the client sent one,
+// otherwise by counting while reading, cancelling the stream once over.
+async function readBody(request) {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^\s*\d+\s*$/.test(declared) && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
+  if (request.body === null) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_BODY_BYTES) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    bytes.set(c, off);
+    off += c.byteLength;
+  }
+  return bytes;
+}
+
 async function readSay(request) {
+  const text = new TextDecoder().decode(await readBody(request));
   let body;
   try {
-    body = await request.json();
+    body = JSON.parse(text);
   } catch {
-    throw new RoomsError({ _tag: "RoomValidationError", message: "body is not JSON", path: "$", expected: "JSON object", found: "invalid JSON" });
+    throw invalidBody("body is not JSON", "JSON object", "invalid JSON");
   }
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new RoomsError({ _tag: "RoomValidationError", message: "body must be a JSON object with a text field", path: "$", expected: "object", found: body === null ? "null" : Array.isArray(body) ? "array" : typeof body });
+    throw invalidBody("body must be a JSON object with a text field", "object", body === null ? "null" : Array.isArray(body) ? "array" : typeof body);
   }
   // The room's event schema checks the rest (e.g. `$.text` must be a string).
   return { ...body, _tag: "Say" };

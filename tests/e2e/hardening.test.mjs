@@ -136,6 +136,73 @@ function streamPost(url, total, { contentLength = true, expect = false, chunk = 
   });
 }
 
+// ---- 1. request bodies -----------------------------------------------------------
+
+test("POST say: a body over 1 MiB → 413 PayloadTooLarge, with or without Content-Length; nothing broadcast or counted", TEST, async (t) => {
+  const pool = clientPool(t);
+  const room = uniqueId("too-large");
+  const member = await pool.add(openChat(base, room, "m"));
+  const mark = member.mark();
+  const before = await messageCount(room);
+
+  for (const contentLength of [true, false]) {
+    await t.test(contentLength ? "Content-Length: 1 MiB + 1" : "chunked, 1 MiB + 1", async () => {
+      const r = await streamPost(api(room, "say"), MAX_BODY_BYTES + 1, { contentLength });
+      assert.ok(!r.reset, `connection failed (${r.reset}) before an answer`);
+      assertJsonError(r, 413, "1 MiB + 1");
+      assert.equal(r.body._tag, "PayloadTooLarge");
+      assert.equal(r.body.limit, MAX_BODY_BYTES);
+    });
+  }
+  await t.test("exactly at the limit is not a 413 (the room's schema decides)", async () => {
+    const text = "a".repeat(MAX_BODY_BYTES - 11);
+    const body = `{"text":"${text}"}`; // 1 MiB exactly
+    assert.equal(Buffer.byteLength(body), MAX_BODY_BYTES);
+    const r = await postJson(api(room, "say"), body);
+    assert.notEqual(r.status, 413, r.text.slice(0, 300));
+    assert.ok(r.status === 200 || r.status === 400, `200 or 400: ${r.status} ${r.text.slice(0, 300)}`);
+  });
+  const ok = await postJson(api(room, "say"), { text: "after" });
+  assert.equal(ok.status, 200, ok.text);
+  const msg = await member.waitFor(tagged("Message", { text: "after" }), { from: mark, timeout: 10_000 });
+  const got = member.since(mark).filter((m) => m._tag === "Message");
+  assert.ok(got.length <= 2, "at most the at-the-limit Say and the last one");
+  assert.deepEqual(got.at(-1), msg);
+  assert.ok((await messageCount(room)) - before <= 2);
+});
+
+test("POST say: 33 MiB bodies → 413 without reading them whole; no 500 and no logged stack", TEST, async () => {
+  const room = uniqueId("huge");
+  const total = 33 * MiB;
+  const log = await outputDuring(async () => {
+    // Content-Length over the limit: answered before any of the body is asked for.
+    for (let i = 0; i < 3; i++) {
+      const r = await streamPost(api(room, "say"), total, { contentLength: true, expect: true });
+      assert.ok(!r.reset, `Content-Length: 33 MiB: connection failed (${r.reset}) before an answer`);
+      assertJsonError(r, 413, "Content-Length: 33 MiB");
+      assert.equal(r.body._tag, "PayloadTooLarge");
+      assert.equal(r.sentAtResponse, 0, "refused on Content-Length alone: no body byte was read");
+    }
+    // Chunked: refused once the running count passes the limit. workerd
+    // closes the connection right after the answer, so a client still
+    // writing may see the reset first; either way it could not send it all.
+    for (let i = 0; i < 3; i++) {
+      const r = await streamPost(api(room, "say"), total, { contentLength: false, expect: true });
+      if (r.reset) {
+        assert.match(r.reset, /ECONNRESET|EPIPE/, "chunked 33 MiB");
+        assert.ok(r.sent < total / 2, `chunked 33 MiB: the server stopped reading (${r.sent} of ${total} bytes sent)`);
+      } else {
+        assertJsonError(r, 413, "chunked 33 MiB");
+        assert.equal(r.body._tag, "PayloadTooLarge");
+        assert.ok(r.sentAtResponse < total / 2, `chunked 33 MiB: answered after ${r.sentAtResponse} of ${total} bytes were sent`);
+      }
+    }
+  });
+  assert.doesNotMatch(log, STACK_LINE, `no stack logged:\n${log}`);
+  assert.equal(await messageCount(room), 0);
+  assert.equal((await postJson(api(room, "say"), { text: "still serving" })).status, 200);
+});
+
 // ---- 2. URLs ------------------------------------------------------------------------
 
 test("malformed percent-escapes in any path segment → 400 JSON {_tag, message}, no stack logged", TEST, async () => {
