@@ -11,8 +11,9 @@
 //                            a room id over MAX_ROOM_ID_BYTES or holding a
 //                            control character
 //   413 PayloadTooLarge      a POST body over MAX_BODY_BYTES (not read whole)
-//   400 RoomValidationError  a body that is not a JSON object or fails the
-//                            room's event schema
+//   400 RoomValidationError  a body that is not a JSON object, starts with a
+//                            byte-order mark, is not UTF-8, or fails the
+//                            room's event schema (a repeated key included)
 
 import wasm from "../dist/wasm/core.wasm";
 import factory from "../dist/wasm/core.mjs";
@@ -27,6 +28,9 @@ const STATUS = { RoomValidationError: 400, RoomNotFoundError: 404, UpgradeError:
 
 // Limits of the HTTP routes, checked before anything reaches a room.
 // A POST body: the room's inbound frame limit (RoomOptions::maxFrameBytes).
+// The core applies that limit again to the event text, which is the body
+// plus `"_tag":"Say",` (13 bytes): a body within 13 bytes of the limit gets
+// the core's 400 rather than a 413.
 const MAX_BODY_BYTES = 1 << 20;
 // A room id, in UTF-8 bytes once percent-decoded. The id names the Durable
 // Object ("chat:<id>"), travels in a header to it on upgrade and is kept in
@@ -118,19 +122,41 @@ async function readBody(request) {
   return bytes;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const isJsonSpace = (c) => c === " " || c === "\t" || c === "\n" || c === "\r";
+
+// The Say event as JSON text: the body's own object text with "_tag":"Say"
+// spliced in after its opening brace. The core then validates exactly what
+// the client sent, as it does a WebSocket frame: a repeated key (a `_tag` of
+// the body's own included) is refused there. Nothing is parsed or
+// re-serialised here except to describe a body that is not an object.
 async function readSay(request) {
-  const text = new TextDecoder().decode(await readBody(request));
-  let body;
+  const bytes = await readBody(request);
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    throw invalidBody("body starts with a byte-order mark (U+FEFF); send JSON text without one", "JSON object", "byte-order mark");
+  }
+  let text;
   try {
-    body = JSON.parse(text);
+    text = utf8.decode(bytes);
   } catch {
-    throw invalidBody("body is not JSON", "JSON object", "invalid JSON");
+    throw invalidBody("body is not valid UTF-8", "JSON object", "invalid UTF-8");
   }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw invalidBody("body must be a JSON object with a text field", "object", body === null ? "null" : Array.isArray(body) ? "array" : typeof body);
+  let i = 0;
+  while (i < text.length && isJsonSpace(text[i])) i++;
+  if (text[i] !== "{") {
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw invalidBody("body is not JSON", "JSON object", "invalid JSON");
+    }
+    const found = body === null ? "null" : Array.isArray(body) ? "array" : typeof body;
+    throw invalidBody("body must be a JSON object with a text field", "object", found);
   }
-  // The room's event schema checks the rest (e.g. `$.text` must be a string).
-  return { ...body, _tag: "Say" };
+  let j = i + 1;
+  while (j < text.length && isJsonSpace(text[j])) j++;
+  const empty = text[j] === "}";
+  return `${text.slice(0, i)}{"_tag":"Say"${empty ? "" : ","}${text.slice(i + 1)}`;
 }
 
 export default {
@@ -157,7 +183,7 @@ export default {
         const op = seg[4];
         if (op === "say" && request.method === "POST") {
           const roomId = checkRoomId(seg[3]);
-          await chat.send(roomId, await readSay(request));
+          await chat.sendText(roomId, await readSay(request));
           return Response.json({ status: "ok" });
         }
         if (op === "state" && request.method === "GET") return Response.json(await chat.getState(checkRoomId(seg[3])));

@@ -280,3 +280,70 @@ test("room ids with control characters (CR, LF, NUL, ...) → 400 on every route
   });
   assert.doesNotMatch(log, STACK_LINE, `no stack logged:\n${log}`);
 });
+
+// ---- 3. one validation path ---------------------------------------------------------
+
+test("a duplicate key is refused over HTTP (400 RoomValidationError) as it is over WebSocket", TEST, async (t) => {
+  const pool = clientPool(t);
+  const room = uniqueId("dup");
+  const ws = await pool.add(openChat(base, room, "ws"));
+  const before = await messageCount(room);
+
+  // Over WebSocket: dropped; the next Say is the first thing anyone gets.
+  let mark = ws.mark();
+  await ws.sendRaw('{"_tag":"Say","text":"a","text":"b"}');
+  ws.send({ _tag: "Say", text: "token-ws" });
+  await ws.waitFor(tagged("Message", { text: "token-ws" }), { from: mark });
+  assert.deepEqual(ws.since(mark).map((m) => m.text), ["token-ws"], "the duplicate-key frame broadcast nothing");
+
+  // Over HTTP: the same refusal, as a 400.
+  mark = ws.mark();
+  for (const body of ['{"text":"a","text":"b"}', '{"_tag":"Say","text":"a"}', '{"_tag":"Typing"}']) {
+    const r = await postJson(api(room, "say"), body);
+    assertJsonError(r, 400, body);
+    assert.equal(r.body._tag, "RoomValidationError", r.text);
+  }
+  const ok = await postJson(api(room, "say"), { text: "token-http" });
+  assert.equal(ok.status, 200, ok.text);
+  await ws.waitFor(tagged("Message", { text: "token-http" }), { from: mark });
+  assert.deepEqual(ws.since(mark).map((m) => m.text), ["token-http"], "the refused POSTs broadcast nothing");
+  assert.equal(await messageCount(room), before + 2);
+});
+
+test("POST say: the body text reaches the room as sent (whitespace, {}, a byte-order mark, invalid UTF-8)", TEST, async (t) => {
+  const pool = clientPool(t);
+  const room = uniqueId("text");
+  const ws = await pool.add(openChat(base, room, "ws"));
+  const post = (body) =>
+    fetchJson(api(room, "say"), { method: "POST", headers: { "content-type": "application/json" }, body });
+
+  const mark = ws.mark();
+  for (const [body, text] of [
+    [' \t\r\n{"text":"spaced"} \n', "spaced"],
+    ['{ "text" : "inner spaces" }', "inner spaces"],
+    ['{"text":"é \\u00e9 \\ud83d\\ude00"}', "é é 😀"],
+  ]) {
+    const r = await post(body);
+    assert.equal(r.status, 200, `${JSON.stringify(body)}: ${r.text}`);
+    await ws.waitFor(tagged("Message", { text }), { from: mark });
+  }
+  for (const [name, body, path] of [
+    ["{}", "{}", "$.text"],
+    ["{ } with whitespace", " {\n} ", "$.text"],
+    ["an unclosed object", '{"text":"x"', undefined],
+    ["trailing text after the object", '{"text":"x"} {}', undefined],
+    ["a byte-order mark", '\uFEFF{"text":"bom"}', "$"],
+    ["invalid UTF-8", Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), "$"],
+  ]) {
+    await t.test(name, async () => {
+      const r = await post(body);
+      assertJsonError(r, 400, name);
+      assert.equal(r.body._tag, "RoomValidationError", r.text);
+      if (path) assert.equal(r.body.path, path, r.text);
+    });
+  }
+  const m2 = ws.mark();
+  await delay(QUIET_MS);
+  assert.deepEqual(ws.since(m2), [], "nothing broadcast for the refused bodies");
+  assert.equal(await messageCount(room), 3);
+});
