@@ -1,12 +1,13 @@
 // Tests of the local tooling around the example: scripts/serve.mjs (what
-// `npm start` runs after building). Servers listen on loopback
+// `npm start` runs after building) and scripts/build.sh's handling of a
+// build dir configured for another checkout. Servers listen on loopback
 // only; every process a test starts is stopped in its `finally`.
 //
 //   node --test --test-concurrency=1 tests/e2e/tooling.test.mjs
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -88,6 +89,44 @@ test("serve.mjs still stops cleanly on SIGTERM: exit 0, workerd gone", { timeout
     await waitUntil(() => pids.every((pid) => !fs.existsSync(`/proc/${pid}`)), { timeout: 5000, message: "workerd gone" });
   } finally {
     await stopServe(s);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("build.sh wipes a build dir whose CMakeCache.txt names another source tree, then configures", { timeout: 180_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rooms-copy-"));
+  try {
+    // A copy of the checkout's tracked files (what `cp -r` of a clean tree gives).
+    execFileSync("bash", ["-c", `git ls-files -z | tar --null -T - -cf - | tar -xf - -C "${dir}"`], { cwd: root });
+    // ...plus a CMake cache made in another folder.
+    fs.mkdirSync(path.join(dir, "build/native"), { recursive: true });
+    const foreign = path.join(os.tmpdir(), "rooms-elsewhere");
+    fs.writeFileSync(
+      path.join(dir, "build/native/CMakeCache.txt"),
+      [
+        "# This is the CMakeCache file.",
+        `CMAKE_CACHEFILE_DIR:INTERNAL=${foreign}/build/native`,
+        `CMAKE_HOME_DIRECTORY:INTERNAL=${foreign}`,
+        "CMAKE_BUILD_TYPE:STRING=Release",
+        "",
+      ].join("\n"),
+    );
+    fs.writeFileSync(path.join(dir, "build/native/stale-artifact"), "");
+    let out;
+    try {
+      out = execFileSync("bash", ["scripts/build.sh", "--configure-only"], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+    } catch (e) {
+      assert.fail(`build.sh --configure-only failed (${e.status}):\n${e.stdout}\n${e.stderr}`);
+    }
+    assert.match(out, /build\/native was configured for .*rooms-elsewhere.*wiping it/, out);
+    assert.ok(!fs.existsSync(path.join(dir, "build/native/stale-artifact")), "the foreign build dir was wiped");
+    const cache = fs.readFileSync(path.join(dir, "build/native/CMakeCache.txt"), "utf8");
+    assert.equal(cache.match(/^CMAKE_HOME_DIRECTORY:INTERNAL=(.*)$/m)?.[1], fs.realpathSync(dir));
+
+    // A second run leaves its own cache alone.
+    const again = execFileSync("bash", ["scripts/build.sh", "--configure-only"], { cwd: dir, encoding: "utf8", stdio: "pipe" });
+    assert.doesNotMatch(again, /wiping/, again);
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
