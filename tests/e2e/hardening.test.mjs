@@ -145,15 +145,32 @@ test("POST say: a body over 1 MiB → 413 PayloadTooLarge, with or without Conte
   const mark = member.mark();
   const before = await messageCount(room);
 
-  for (const contentLength of [true, false]) {
-    await t.test(contentLength ? "Content-Length: 1 MiB + 1" : "chunked, 1 MiB + 1", async () => {
-      const r = await streamPost(api(room, "say"), MAX_BODY_BYTES + 1, { contentLength });
-      assert.ok(!r.reset, `connection failed (${r.reset}) before an answer`);
+  await t.test("Content-Length: 1 MiB + 1", async () => {
+    const r = await streamPost(api(room, "say"), MAX_BODY_BYTES + 1, { contentLength: true, expect: true });
+    assert.ok(!r.reset, `connection failed (${r.reset}) before an answer`);
+    assertJsonError(r, 413, "1 MiB + 1");
+    assert.equal(r.body._tag, "PayloadTooLarge");
+    assert.equal(r.body.limit, MAX_BODY_BYTES);
+    assert.equal(r.sentAtResponse, 0, "refused on Content-Length alone");
+  });
+  await t.test("chunked, 1 MiB + 1", async () => {
+    // Read up to the limit, then refused. workerd closes the connection
+    // right after the answer with the rest unread, so the client may see
+    // a reset instead; never anything else.
+    let answered = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await streamPost(api(room, "say"), MAX_BODY_BYTES + 1, { contentLength: false, expect: true });
+      if (r.reset) {
+        assert.match(r.reset, /ECONNRESET|EPIPE/);
+        continue;
+      }
+      answered += 1;
       assertJsonError(r, 413, "1 MiB + 1");
       assert.equal(r.body._tag, "PayloadTooLarge");
       assert.equal(r.body.limit, MAX_BODY_BYTES);
-    });
-  }
+    }
+    assert.ok(answered >= 1, "at least one of three chunked posts got its 413");
+  });
   await t.test("exactly at the limit is not a 413 (the room's schema decides)", async () => {
     const text = "a".repeat(MAX_BODY_BYTES - 11);
     const body = `{"text":"${text}"}`; // 1 MiB exactly
