@@ -23,6 +23,9 @@ export function makeClient(namespace, roomNames) {
       return {
         // A direct event (no connection): onEvent with ctx.connection null.
         send: async (id, event) => void (await call(name, id, RequestOp.Send, JSON.stringify(event))),
+        // The same, with the event already encoded: `jsonText` goes to the
+        // core as is, so it is validated exactly as a WebSocket frame is.
+        sendText: async (id, jsonText) => void (await call(name, id, RequestOp.Send, String(jsonText))),
         // The room state, or null before the first save.
         getState: async (id) => json(await call(name, id, RequestOp.GetState)),
         // [{id, tags, state}], optionally only connections with `tag`.
