@@ -23,7 +23,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { effectCodec, plainCodec } from "./e2e/chat-codecs.js";
 import factory from "../dist/wasm/core.mjs";
-import { Effect, loadCore } from "../shim/core.js";
+import { hostTable, loadCore } from "../shim/core.js";
+import { EffectKind } from "../shim/wire.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WASM = path.join(root, "dist/wasm/core.wasm");
@@ -104,7 +105,7 @@ async function chatRoom(wasmModule, n) {
   for (let i = 0; i < n; i++) {
     const opts = { id: `u${i}`, tags: [`user:u${i}`], meta: null, initialState: { userId: `u${i}`, joinedAt: 1.7e12 }, onDuplicate: "allow" };
     for (const e of core.effects(core.upgrade(i + 1, JSON.stringify(opts)))) {
-      if (e.kind === Effect.Put) host.store.set(e.key, e.text);
+      if (e.kind === EffectKind.Put) host.store.set(e.key, e.text);
     }
   }
   return core;
@@ -142,8 +143,8 @@ const core = await chatRoom(wasmModule, SOCKETS);
 // Sanity: one Say gives a Put and one Message frame to all 100 sockets.
 {
   const effects = core.effects(core.message(0, SAY));
-  const frame = effects.find((e) => e.kind === Effect.Frame);
-  if (!frame || frame.slots.length !== SOCKETS || !effects.some((e) => e.kind === Effect.Put)) {
+  const frame = effects.find((e) => e.kind === EffectKind.Frame);
+  if (!frame || frame.slots.length !== SOCKETS || !effects.some((e) => e.kind === EffectKind.Put)) {
     throw new Error(`unexpected effects for a Say: ${JSON.stringify(effects)}`);
   }
 }
@@ -198,7 +199,7 @@ console.log("\nstart (median)");
 const N = quick ? 40 : 200;
 let imports = null;
 await factory({
-  host: memoryHost(),
+  host: hostTable(memoryHost()),
   instantiateWasm(imp, receive) {
     imports = imp;
     const inst = new WebAssembly.Instance(wasmModule, imp);

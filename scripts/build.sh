@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds both targets from the same sources:
-#   build/native  the core, tests, benchmarks and the schema exporter (g++)
+#   build/native  the core, tests, benchmarks, the schema exporter and the
+#                 wire-constant generator (g++); it rewrites shim/wire.js
 #   build/wasm    dist/wasm/core.{mjs,wasm} for the worker (chat room),
 #                 dist/wasm-test/ (chat + probe, for the e2e test worker), and
 #                 the same doctest suite compiled to Wasm (Emscripten)
 # then the generated JS metadata and the deployable bundle (dist/bundle).
+# A build dir configured for another source tree (a copied or moved
+# checkout) is wiped first: CMake refuses to reuse its cache.
+#   bash scripts/build.sh --configure-only   stop after configuring
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NODE_PATH=/usr/share/nodejs   # Debian's emcc finds acorn there
@@ -12,12 +16,35 @@ export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 JOBS=${JOBS:-$(nproc)}
 say() { printf '[build] %s\n' "$*"; }
 
+# Wipes every build/*/ whose CMakeCache.txt names another source directory
+# (CMAKE_HOME_DIRECTORY), e.g. after copying the checkout elsewhere.
+wipe_foreign_caches() {
+  local here cache dir home
+  here=$(pwd -P)
+  for cache in build/*/CMakeCache.txt; do
+    [ -f "$cache" ] || continue
+    dir=$(dirname "$cache")
+    home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$cache" | head -n1)
+    if [ -z "$home" ] || [ "$(cd "$home" 2>/dev/null && pwd -P)" != "$here" ]; then
+      say "$dir was configured for ${home:-an unknown source dir}, not $here: wiping it"
+      rm -rf "$dir"
+    fi
+  done
+}
+wipe_foreign_caches
+CONFIGURE_ONLY=0
+[ "${1:-}" = "--configure-only" ] && CONFIGURE_ONLY=1
+
 say "native (build/native)"
 cmake -S . -B build/native -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
-cmake --build build/native -j"$JOBS"
+[ "$CONFIGURE_ONLY" = 1 ] || cmake --build build/native -j"$JOBS"
+
+say "wire protocol constants (shim/wire.js, from wasm/core/rooms/wire.h)"
+build/native/gen_wire > shim/wire.js.tmp && mv shim/wire.js.tmp shim/wire.js
 
 say "wasm (build/wasm)"
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
+[ "$CONFIGURE_ONLY" = 1 ] && { say "configured (--configure-only)"; exit 0; }
 cmake --build build/wasm -j"$JOBS"
 
 say "registry metadata (dist/wasm*/rooms.meta.js, rooms.d.ts)"

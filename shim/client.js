@@ -3,6 +3,7 @@
 
 import { errorFromReply, RoomsError } from "./errors.js";
 import { roomRequest, stubOf } from "./request.js";
+import { RequestOp } from "./wire.js";
 
 export function makeClient(namespace, roomNames) {
   const known = new Set(roomNames);
@@ -21,13 +22,16 @@ export function makeClient(namespace, roomNames) {
       }
       return {
         // A direct event (no connection): onEvent with ctx.connection null.
-        send: async (id, event) => void (await call(name, id, "send", JSON.stringify(event))),
+        send: async (id, event) => void (await call(name, id, RequestOp.Send, JSON.stringify(event))),
+        // The same, with the event already encoded: `jsonText` goes to the
+        // core as is, so it is validated exactly as a WebSocket frame is.
+        sendText: async (id, jsonText) => void (await call(name, id, RequestOp.Send, String(jsonText))),
         // The room state, or null before the first save.
-        getState: async (id) => json(await call(name, id, "getState")),
+        getState: async (id) => json(await call(name, id, RequestOp.GetState)),
         // [{id, tags, state}], optionally only connections with `tag`.
-        getConnections: async (id, tag) => json(await call(name, id, "getConnections", tag ?? null)),
-        broadcast: async (id, msg) => void (await call(name, id, "broadcast", JSON.stringify(msg))),
-        fireAlarm: async (id) => void (await call(name, id, "fireAlarm")),
+        getConnections: async (id, tag) => json(await call(name, id, RequestOp.GetConnections, tag ?? null)),
+        broadcast: async (id, msg) => void (await call(name, id, RequestOp.Broadcast, JSON.stringify(msg))),
+        fireAlarm: async (id) => void (await call(name, id, RequestOp.FireAlarm)),
         // Upgrades `request` into a socket of this room. Resolves with the 101
         // response, or with 409 when onDuplicate is "reject" and the id is
         // connected; other failures throw UpgradeError (with .status).

@@ -5,30 +5,19 @@
 // TextEncoder.encodeInto, crosses into Wasm once, and reads the effect batch
 // the core left in linear memory (layout: wasm/core/rooms/effects.h).
 
+import { EffectKind, HostOp } from "./wire.js";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export const Effect = Object.freeze({
-  Accept: 1,
-  Frame: 2,
-  Close: 3,
-  Attach: 4,
-  Put: 5,
-  Delete: 6,
-  SetAlarm: 7,
-  ClearAlarm: 8,
-  Call: 9,
-  Reply: 10,
-  Log: 11,
-});
-
-export const CallOp = Object.freeze({ 1: "send", 2: "getState", 3: "broadcast" });
-
 // Instantiates the compiled module (imported by the worker as CompiledWasm)
 // without compiling from bytes or fetching, both of which workerd forbids.
+// `host`: what the core may read from the platform, {randomId(),
+// load(key), loadConnections(), loadAttachment(slot), env(key)}, each
+// answering a string or null (rooms::Host, wasm/core/rooms/host.h).
 export async function loadCore(wasmModule, factory, host) {
   const mod = await factory({
-    host,
+    host: hostTable(host),
     instantiateWasm(imports, receive) {
       const instance = new WebAssembly.Instance(wasmModule, imports);
       receive(instance);
@@ -38,95 +27,88 @@ export async function loadCore(wasmModule, factory, host) {
   return new Core(mod);
 }
 
+// The bindings call `Module.host[op](key, arg)` with op a HostOp: the table
+// of `host`'s reads, keyed by the generated constants.
+export function hostTable(host) {
+  return {
+    [HostOp.RandomId]: () => host.randomId(),
+    [HostOp.Load]: (key) => host.load(key),
+    [HostOp.LoadConnections]: () => host.loadConnections(),
+    [HostOp.LoadAttachment]: (_key, slot) => host.loadAttachment(slot),
+    [HostOp.Env]: (key) => host.env(key),
+  };
+}
+
 export class Core {
   constructor(mod) {
     this.m = mod;
-    this.maxFrame = 0;
+    this.maxFrame = 0; // the room's limits, known after init
+    this.maxReply = 0;
     this.reader = new BatchReader();
   }
 
-  // Writes the strings back to back into the input buffer; returns their
-  // UTF-8 lengths.
-  write(...strings) {
-    let cap = 0;
-    for (const s of strings) cap += s.length * 3;
-    const ptr = this.m._rooms_input(cap);
-    const heap = this.m.HEAPU8;
-    const lens = [];
-    let off = ptr;
-    for (const s of strings) {
-      const { written } = encoder.encodeInto(s, heap.subarray(off, ptr + cap));
-      lens.push(written);
-      off += written;
-    }
-    return lens;
+  // Writes `text` into the input buffer at byte `at` and returns its UTF-8
+  // length, keeping at most `limit` bytes: longer text is cut and reported as
+  // `limit` bytes long (the bytes past the cut are whatever the buffer held),
+  // so a core that accepts at most `limit - 1` refuses it with its own typed
+  // error, and this side decides nothing. Reserves at most `limit` bytes of
+  // Wasm memory, whatever the length of `text`: memory a Wasm instance grows
+  // is never given back.
+  put(at, text, limit) {
+    const cap = Math.min(text.length * 3, limit);
+    const ptr = this.m._rooms_input(at + cap);
+    const { read, written } = encoder.encodeInto(text, this.m.HEAPU8.subarray(ptr + at, ptr + at + cap));
+    return read < text.length ? limit : written;
   }
 
+  // Before init the room's limits are unknown; name and id are copied whole.
   init(name, id) {
-    const [n, i] = this.write(name, id);
+    const n = this.put(0, name, Infinity);
+    const i = this.put(n, id, Infinity);
     if (this.m._rooms_init(n, i) !== 0) return false;
     this.maxFrame = this.m._rooms_max_frame();
+    this.maxReply = this.m._rooms_max_reply();
     return true;
   }
 
-  // A WebSocket frame. Text beyond the room's frame limit is cut at one byte
-  // over it, so the core refuses it without this side deciding anything.
+  // Every text below is copied up to the room's frame limit plus one byte
+  // (a frame, upgrade options, a request's event, message or tag, a close
+  // reason), a sibling's reply up to the longest reply the core decodes plus
+  // one: the core refuses the excess with its own typed error.
+
+  // A WebSocket frame, text or binary.
   message(slot, data) {
-    const limit = this.maxFrame + 1;
-    if (typeof data === "string") {
-      const cap = Math.min(data.length * 3, limit);
-      const ptr = this.m._rooms_input(cap);
-      const { read, written } = encoder.encodeInto(data, this.m.HEAPU8.subarray(ptr, ptr + cap));
-      const len = read < data.length ? limit : written;
-      return this.m._rooms_message(slot, len, 0);
-    }
+    if (typeof data === "string") return this.m._rooms_message(slot, this.put(0, data, this.maxFrame + 1), 0);
     const bytes = new Uint8Array(data);
-    const len = Math.min(bytes.length, limit);
+    const len = Math.min(bytes.length, this.maxFrame + 1);
     const ptr = this.m._rooms_input(len);
     this.m.HEAPU8.set(bytes.subarray(0, len), ptr);
     return this.m._rooms_message(slot, len, 1);
   }
 
   closed(slot, code, reason) {
-    const [r] = this.write(reason ?? "");
-    return this.m._rooms_closed(slot, code, r);
+    return this.m._rooms_closed(slot, code, this.put(0, reason ?? "", this.maxFrame + 1));
   }
 
   upgrade(req, optsJson) {
-    const [n] = this.write(optsJson);
-    return this.m._rooms_upgrade(req, n);
+    return this.m._rooms_upgrade(req, this.put(0, optsJson, this.maxFrame + 1));
   }
 
   alarm(req, retryCount, isRetry) {
     return this.m._rooms_alarm(req, retryCount, isRetry ? 1 : 0);
   }
 
-  fireAlarm(req) {
-    return this.m._rooms_fire_alarm(req);
+  // A request to the room: `op` a RequestOp, `arg` its text (event or
+  // message JSON, a tag) or null/undefined for none.
+  request(op, req, arg) {
+    if (arg === undefined || arg === null) return this.m._rooms_request(op, req, 0, 0);
+    return this.m._rooms_request(op, req, this.put(0, arg, this.maxFrame + 1), 1);
   }
 
-  send(req, eventJson) {
-    const [n] = this.write(eventJson);
-    return this.m._rooms_send(req, n);
-  }
-
-  getState(req) {
-    return this.m._rooms_get_state(req);
-  }
-
-  getConnections(req, tag) {
-    if (tag === undefined || tag === null) return this.m._rooms_get_connections(req, 0, 0);
-    const [n] = this.write(tag);
-    return this.m._rooms_get_connections(req, 1, n);
-  }
-
-  broadcast(req, msgJson) {
-    const [n] = this.write(msgJson);
-    return this.m._rooms_broadcast(req, n);
-  }
-
+  // The outcome of a sibling call: its error tag (empty when ok) and payload.
   resume(callId, ok, tag, payload) {
-    const [t, p] = this.write(tag ?? "", payload ?? "");
+    const t = this.put(0, tag ?? "", this.maxFrame + 1);
+    const p = this.put(t, payload ?? "", this.maxReply + 1);
     return this.m._rooms_resume(callId, ok ? 1 : 0, t, p);
   }
 
@@ -149,7 +131,7 @@ export class Core {
     while (r.p < end) {
       const kind = heap[r.p++];
       switch (kind) {
-        case Effect.Accept: {
+        case EffectKind.Accept: {
           const req = r.u32();
           const slot = r.u32();
           const tags = [];
@@ -157,7 +139,7 @@ export class Core {
           out.push({ kind, req, slot, tags, text: r.str() });
           break;
         }
-        case Effect.Frame: {
+        case EffectKind.Frame: {
           const text = r.str();
           const n = r.u32();
           r.p = start + ((r.p - start + 3) & ~3);
@@ -165,31 +147,31 @@ export class Core {
           r.p += 4 * n;
           break;
         }
-        case Effect.Close:
+        case EffectKind.Close:
           out.push({ kind, slot: r.u32(), code: r.u32(), text: r.str() });
           break;
-        case Effect.Attach:
+        case EffectKind.Attach:
           out.push({ kind, slot: r.u32(), text: r.str() });
           break;
-        case Effect.Put:
+        case EffectKind.Put:
           out.push({ kind, key: r.str(), text: r.str() });
           break;
-        case Effect.Delete:
+        case EffectKind.Delete:
           out.push({ kind, key: r.str() });
           break;
-        case Effect.SetAlarm:
+        case EffectKind.SetAlarm:
           out.push({ kind, time: r.f64() });
           break;
-        case Effect.ClearAlarm:
+        case EffectKind.ClearAlarm:
           out.push({ kind });
           break;
-        case Effect.Call:
-          out.push({ kind, callId: r.u32(), room: r.str(), id: r.str(), op: CallOp[r.u32()], text: r.str() });
+        case EffectKind.Call:
+          out.push({ kind, callId: r.u32(), room: r.str(), id: r.str(), op: r.u32(), text: r.str() });
           break;
-        case Effect.Reply:
+        case EffectKind.Reply:
           out.push({ kind, req: r.u32(), ok: r.u32() === 1, tag: r.str(), text: r.str() });
           break;
-        case Effect.Log:
+        case EffectKind.Log:
           out.push({ kind, level: r.u32(), text: r.str() });
           break;
         default:

@@ -1,51 +1,31 @@
 // The Durable Object class: one instance is one room (room type, id). It
 // forwards hibernatable WebSocket events, client requests and alarms into the
-// room's Wasm core and applies the effect batch the core hands back. It
-// decides nothing about rooms.
+// room's Wasm core and hands the effect batch the core gives back to the
+// applier. It decides nothing about rooms. The parts live apart:
+//   core.js       the Wasm core: text in, effect batch out
+//   sockets.js    the socket table (slot ↔ WebSocket)
+//   effects.js    the effect applier (a batch → the platform)
+//   requests.js   request numbers → pending replies
 //
 // Wasm: one small instance per room (see loadCore), so a trap in one room
 // rebuilds that room's core only, and one room's memory never reaches another.
-// Storage: the synchronous KV API of SQLite-backed objects, so writes join the
-// implicit transaction and the output gate holds every frame that follows a
-// write until the write is durable.
 
 import { DurableObject } from "cloudflare:workers";
-import { Effect, loadCore } from "./core.js";
+import { loadCore } from "./core.js";
+import { EffectApplier } from "./effects.js";
 import { errorJson, RoomsError } from "./errors.js";
 import { roomRequest } from "./request.js";
+import { Requests, TRAPPED } from "./requests.js";
+import { SocketTable } from "./sockets.js";
 
+// The room's (name, id), for events that carry neither: socket events after a
+// wake, alarms (locally an alarm after eviction has no ctx.id.name).
 const IDENTITY_KEY = "rooms:identity";
-// The reply of requests lost to a trap. The client sees no stack.
-const TRAPPED = Object.freeze({
-  ok: false,
-  tag: "RoomExecutionError",
-  text: JSON.stringify({
-    _tag: "RoomExecutionError",
-    message: "the room's core trapped while handling this request; it was rebuilt",
-    phase: "core",
-    cause: "trap",
-  }),
-});
-const LOG = ["log", "warn", "error"];
 
 // Close codes a server may not send back (workerd throws on them).
 function answerableCode(code) {
   return code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) ||
     (code >= 3000 && code <= 4999);
-}
-
-// Binary frames reach the core as bytes: with the standard binaryType
-// ("blob") they would arrive as Blobs.
-function pinBinaryType(ws) {
-  try {
-    ws.binaryType = "arraybuffer";
-  } catch {
-    // Runtimes without a settable binaryType deliver ArrayBuffers already.
-  }
-}
-
-function escapeTag(t) {
-  return t.replace(/[\\\t\n]/g, (c) => (c === "\\" ? "\\\\" : c === "\t" ? "\\t" : "\\n"));
 }
 
 // `config`: { wasm: WebAssembly.Module, factory: the Emscripten module
@@ -60,29 +40,28 @@ export function makeRoomsDurableObject(config) {
       this.core = null;        // Core, or null until first use / after a trap
       this.booting = null;     // Promise<Core> while instantiating
       this.identity = ctx.storage.kv.get(IDENTITY_KEY) ?? null; // {name, id}
-      this.sockets = null;     // slot → WebSocket, built on first use per wake
-      this.slots = new Map();  // WebSocket → slot
-      this.seq = 0;
-      this.waiting = new Map(); // request number → resolve({ok, tag, text})
-      this.upgrading = new Map(); // request number → server WebSocket
+      this.claimed = this.identity !== null; // identity in storage
+      this.sockets = new SocketTable(ctx);
+      this.requests = new Requests();
       this.io = [];            // platform promises of the current events
+      this.effects = new EffectApplier({
+        ctx,
+        sockets: this.sockets,
+        requests: this.requests,
+        io: this.io,
+        call: (e) => this.sibling(e),
+        claim: () => this.claim(),
+        label: () => `${this.identity?.name}/${this.identity?.id}`,
+      });
     }
 
     // ---- Requests from the client and from sibling rooms (RPC) ----------------
 
+    // `op`: a RequestOp (shim/wire.js); `arg`: its text, or null.
     async roomsRequest(name, id, op, arg) {
       const ready = await this.ready(name, id);
       if (!ready.ok) return ready;
-      return this.request((core, req) => {
-        switch (op) {
-          case "send": return core.send(req, arg);
-          case "getState": return core.getState(req);
-          case "getConnections": return core.getConnections(req, arg);
-          case "broadcast": return core.broadcast(req, arg);
-          case "fireAlarm": return core.fireAlarm(req);
-          default: throw new Error(`unknown operation ${op}`);
-        }
-      });
+      return this.request((core, req) => core.request(op, req, arg));
     }
 
     // The upgrade: the room and the options come in headers.
@@ -99,13 +78,7 @@ export function makeRoomsDurableObject(config) {
       const ready = await this.ready(name, id);
       if (!ready.ok) return Response.json(JSON.parse(ready.text), { status: 404 });
       const [client, server] = Object.values(new WebSocketPair());
-      let req = 0;
-      const result = await this.request((core, r) => {
-        req = r;
-        this.upgrading.set(r, server);
-        return core.upgrade(r, decodeURIComponent(opts));
-      });
-      this.upgrading.delete(req);
+      const result = await this.request((core, req) => core.upgrade(req, decodeURIComponent(opts)), server);
       if (result.ok) return new Response(null, { status: 101, webSocket: client });
       const body = JSON.parse(result.text);
       return Response.json(body, { status: body.status ?? 500 });
@@ -117,7 +90,7 @@ export function makeRoomsDurableObject(config) {
     // platform work (alarm, sibling call).
     async webSocketMessage(ws, message) {
       if (!this.core && !(await this.ready()).ok) return;
-      const slot = this.slotOf(ws);
+      const slot = this.sockets.slotOf(ws);
       if (slot === undefined) return;
       this.apply(this.guard((core) => core.message(slot, message)));
       if (this.io.length > 0) await this.settle();
@@ -155,22 +128,20 @@ export function makeRoomsDurableObject(config) {
     // The platform's report that a socket ended, handled once per socket.
     async ended(ws, code, reason) {
       if (!(await this.ready()).ok) return;
-      const slot = this.slotOf(ws);
+      const slot = this.sockets.slotOf(ws);
       if (slot === undefined) return;
-      this.slots.delete(ws);
+      this.sockets.forget(ws);
       // onClose may read the connection's attachment: drop the socket after.
       this.apply(this.guard((core) => core.closed(slot, code, reason)));
-      delete this.sockets[slot];
+      this.sockets.drop(slot);
       await this.settle();
     }
 
     // Boots the core for this room: with (name, id) from a request, or from
     // storage for socket events and alarms. Returns {ok} or an error reply.
+    // Stores nothing: a room that is only read leaves no storage (claim).
     async ready(name, id) {
-      if (name !== undefined && !this.identity) {
-        this.identity = { name, id };
-        this.ctx.storage.kv.put(IDENTITY_KEY, this.identity);
-      }
+      if (name !== undefined && !this.identity) this.identity = { name, id };
       if (!this.identity) return { ok: false };
       if (this.core) return { ok: true };
       this.booting ??= this.boot();
@@ -194,66 +165,40 @@ export function makeRoomsDurableObject(config) {
       return core;
     }
 
+    // Stores the room's identity before the room's first write (a Put, an
+    // alarm, an accepted socket), in the same implicit transaction, so the
+    // alarm handler and socket events after a wake can boot the room.
+    claim() {
+      if (this.claimed) return;
+      this.ctx.storage.kv.put(IDENTITY_KEY, this.identity);
+      this.claimed = true;
+    }
+
     // What the core may read from the platform (cold paths only).
     host() {
       const ctx = this.ctx;
       const env = this.env;
+      const sockets = this.sockets;
       return {
         randomId: () => crypto.randomUUID(),
         load: (key) => {
           const v = ctx.storage.kv.get(key);
           return v === undefined ? null : String(v);
         },
-        loadConnections: () => {
-          this.table();
-          let out = "";
-          this.sockets.forEach((ws, slot) => {
-            out += String(slot);
-            for (const t of ctx.getTags(ws)) out += "\t" + escapeTag(t);
-            out += "\n";
-          });
-          return out;
-        },
+        loadConnections: () => sockets.describe(),
         loadAttachment: (slot) => {
-          const a = this.sockets?.[slot]?.deserializeAttachment();
+          const a = sockets.at(slot)?.deserializeAttachment();
           return typeof a === "string" ? a : "";
         },
         env: (key) => (typeof env[key] === "string" ? env[key] : null),
       };
     }
 
-    // The socket table of this wake: slot = position in getWebSockets().
-    // No tags or attachments are read here.
-    table() {
-      if (this.sockets) return;
-      this.sockets = [];
-      for (const ws of this.ctx.getWebSockets()) {
-        pinBinaryType(ws);
-        this.slots.set(ws, this.sockets.length);
-        this.sockets.push(ws);
-      }
-    }
-
-    // When the first event of a wake is a socket's close, getWebSockets() may
-    // no longer list that socket; it still gets a slot (before the core reads
-    // the table), so its onClose runs with its id, tags and state.
-    slotOf(ws) {
-      const fresh = this.sockets === null;
-      this.table();
-      let slot = this.slots.get(ws);
-      if (slot === undefined && fresh) {
-        slot = this.sockets.length;
-        this.slots.set(ws, slot);
-        this.sockets.push(ws);
-      }
-      return slot;
-    }
-
     // Runs one core entry point that answers with a Reply; resolves with it.
-    request(call) {
+    // `socket`: the server end of an upgrade, for the core's Accept.
+    request(call, socket) {
       if (!this.core) return Promise.resolve(TRAPPED);
-      const req = ++this.seq;
-      const reply = new Promise((resolve) => this.waiting.set(req, resolve));
+      const { req, reply } = this.requests.open(socket);
       this.apply(this.guard((core) => call(core, req)));
       return this.settle().then(() => reply);
     }
@@ -270,77 +215,14 @@ export function makeRoomsDurableObject(config) {
         console.error(`durable-rooms: room ${name} trapped; rebuilding its core: ${e?.message ?? e}`);
         this.core = null;
         this.booting = null;
-        for (const resolve of this.waiting.values()) resolve(TRAPPED);
-        this.waiting.clear();
+        this.requests.trap();
         return null;
       }
     }
 
-    // Applies one batch, in order.
+    // Applies one batch (none after a trap).
     apply(view) {
-      if (view === null || !this.core) return;
-      const core = this.core;
-      for (const e of core.effects(view)) {
-        switch (e.kind) {
-          case Effect.Accept: {
-            const ws = this.upgrading.get(e.req);
-            this.table();
-            pinBinaryType(ws);
-            this.ctx.acceptWebSocket(ws, e.tags);
-            ws.serializeAttachment(e.text);
-            this.sockets[e.slot] = ws;
-            this.slots.set(ws, e.slot);
-            break;
-          }
-          case Effect.Frame:
-            for (const slot of e.slots) {
-              try {
-                this.sockets[slot].send(e.text);
-              } catch (err) {
-                console.warn(`durable-rooms: send to slot ${slot} failed: ${err?.message ?? err}`);
-              }
-            }
-            break;
-          case Effect.Close:
-            try {
-              this.sockets[e.slot].close(e.code, e.text);
-            } catch (err) {
-              console.warn(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`);
-            }
-            break;
-          case Effect.Attach:
-            try {
-              this.sockets[e.slot].serializeAttachment(e.text);
-            } catch (err) {
-              console.warn(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`);
-            }
-            break;
-          case Effect.Put:
-            this.ctx.storage.kv.put(e.key, e.text);
-            break;
-          case Effect.Delete:
-            this.ctx.storage.kv.delete(e.key);
-            break;
-          case Effect.SetAlarm:
-            this.io.push(this.ctx.storage.setAlarm(e.time));
-            break;
-          case Effect.ClearAlarm:
-            this.io.push(this.ctx.storage.deleteAlarm());
-            break;
-          case Effect.Call:
-            this.io.push(this.sibling(e));
-            break;
-          case Effect.Reply: {
-            const resolve = this.waiting.get(e.req);
-            this.waiting.delete(e.req);
-            resolve?.({ ok: e.ok, tag: e.tag, text: e.text });
-            break;
-          }
-          case Effect.Log:
-            console[LOG[e.level] ?? "log"](`[durable-rooms ${this.identity?.name}/${this.identity?.id}] ${e.text}`);
-            break;
-        }
-      }
+      if (view !== null && this.core) this.effects.apply(this.core, view);
     }
 
     // A call to another room; the suspended handler resumes with its outcome.

@@ -311,4 +311,83 @@ describe("guarantees on workerd", { concurrency: true }, () => {
       assert.equal(JSON.parse(tooMany.body)._tag, "UpgradeError");
     });
   });
+
+  describe("sibling calls", { concurrency: true }, () => {
+    test("a handler calls another room (getState, send) and resumes with the outcomes", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("asker");
+      const chatRoom = uniqueId("asked");
+      const a = await pool.add(probe(base, room, "a"));
+      // A chat room that was never used: its state is null.
+      a.send({ _tag: "AskChat", roomId: chatRoom, text: "first" });
+      const seen = await a.waitFor(tagged("ChatSeen"));
+      assert.deepEqual(seen, { _tag: "ChatSeen", messageCount: null, asker: "a" });
+      // A chat room with a member: the member gets the Message, the state counts it.
+      const alice = await pool.add(chat(base, chatRoom, "alice"));
+      const mark = a.mark();
+      a.send({ _tag: "AskChat", roomId: chatRoom, text: "second" });
+      await alice.waitFor(tagged("Message", { text: "second", userId: "system" }));
+      const again = await a.waitFor(tagged("ChatSeen"), { from: mark });
+      assert.equal(again.messageCount, 0, "getState ran before the send");
+      assert.equal((await value(base, "chat", chatRoom, "getState")).messageCount, 1);
+    });
+  });
+
+  describe("reads and limits", { concurrency: true }, () => {
+    // What the instance of (room, id) holds, through the test worker's probe.
+    const stored = async (base, room, id) => (await fetch(`${base}/debug/storage/${room}/${encodeURIComponent(id)}`)).json();
+    const nothing = { keys: [], alarm: null };
+
+    test("reading a room that was never used stores nothing; connecting later works", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("unused");
+      assert.equal(await value(base, "chat", room, "getState"), null);
+      assert.deepEqual(await value(base, "chat", room, "getConnections"), []);
+      assert.deepEqual(await value(base, "chat", room, "getConnections", "user:alice"), []);
+      assert.deepEqual(await value(base, "probe", room, "getConnections"), []);
+      assert.deepEqual(await stored(base, "chat", room), nothing);
+      assert.deepEqual(await stored(base, "probe", room), nothing);
+      // Nor does a request to a room type the registry lacks.
+      assert.equal((await call(base, "nope", room, "getState")).error._tag, "RoomNotFoundError");
+      assert.deepEqual(await stored(base, "nope", room), nothing);
+
+      const alice = await pool.add(chat(base, room, "alice"));
+      alice.send({ _tag: "Say", text: "hi" });
+      await alice.waitFor(tagged("Message", { text: "hi", userId: "alice" }));
+      assert.equal((await value(base, "chat", room, "getState")).messageCount, 1);
+      assert.ok((await stored(base, "chat", room)).keys.includes("rooms:identity"));
+    });
+
+    test("a room whose first write is a request's alarm runs onAlarm", async () => {
+      const base = server.url;
+      const room = uniqueId("firstalarm");
+      assert.equal(await value(base, "probe", room, "getState"), null);
+      await value(base, "probe", room, "send", { _tag: "Schedule", inMs: 200 });
+      const st = await waitUntil(async () => {
+        const s = await value(base, "probe", room, "getState");
+        return s?.alarms === 1 && s;
+      }, { timeout: 5_000, message: "onAlarm of a room first written by a request" });
+      assert.equal(st.events, 1);
+    });
+
+    test("request text far over the frame limit is refused by the core, typed", async () => {
+      const base = server.url;
+      const room = uniqueId("huge");
+      const text = "é".repeat(3 << 20); // 6 MiB of UTF-8; the limit is 1 MiB
+      const sent = await call(base, "chat", room, "send", { _tag: "Say", text });
+      assert.equal(sent.ok, false);
+      assert.equal(sent.error._tag, "RoomValidationError", JSON.stringify(sent.error));
+      assert.equal(sent.error.path, "$");
+      assert.equal(sent.error.expected, `at most ${1 << 20} bytes`);
+      const cast = await call(base, "chat", room, "broadcast", { _tag: "Message", text, userId: "x", ts: 1 });
+      assert.equal(cast.error?._tag, "RoomValidationError", JSON.stringify(cast.error));
+      assert.equal(cast.error.expected, `at most ${1 << 20} bytes`);
+      // The room still serves, and nothing was stored.
+      assert.deepEqual(await value(base, "chat", room, "getConnections", "x".repeat(2 << 20)), []);
+      assert.equal(await value(base, "chat", room, "getState"), null);
+      assert.deepEqual(await stored(base, "chat", room), nothing);
+    });
+  });
 });

@@ -8,8 +8,11 @@
 //   - every entry point returns a pointer to {u32 ptr, u32 len}: the effect
 //     batch of that crossing (rooms/effects.h), valid until the next call;
 //   - the core reads from the platform through `Module.host` (WasmHost below),
-//     only on cold paths: storage, the socket list after a wake, attachments;
-//   - embind carries the set-up calls (schemas, names).
+//     only on cold paths: storage, the socket list after a wake, attachments.
+// Every number both sides must agree on (effect kinds, request and host
+// operations, log levels) is in rooms/wire.h; the shim imports the same
+// values from the generated shim/wire.js.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -18,26 +21,20 @@
 #include <string>
 #include <vector>
 
-#include <emscripten/bind.h>
 #include <emscripten/emscripten.h>
 
 #include "app.h"
 #include "rooms/room.h"
+#include "rooms/wire.h"
 
 namespace {
 
+// `Module.host` is the shim's table of reads, keyed by rooms::HostOp (the
+// generated HostOp of shim/wire.js); each entry takes (key, arg).
 // JS → C++ strings come back as malloc'd {u32 len, bytes}; 0 means none.
-EM_JS(std::uint8_t*, js_host_call, (int op, std::uint32_t arg, const char* key, std::uint32_t keyLen), {
-  var host = Module["host"];
+EM_JS(std::uint8_t*, js_host_call, (std::uint32_t op, std::uint32_t arg, const char* key, std::uint32_t keyLen), {
   var k = keyLen ? UTF8ToString(key, keyLen) : "";
-  var s;
-  switch (op) {
-    case 0: s = host.randomId(); break;
-    case 1: s = host.load(k); break;
-    case 2: s = host.loadConnections(); break;
-    case 3: s = host.loadAttachment(arg); break;
-    case 4: s = host.env(k); break;
-  }
+  var s = Module["host"][op](k, arg);
   if (s === null || s === undefined) return 0;
   // TextEncoder, not Emscripten's byte-by-byte copy: the socket list of a
   // large room is long.
@@ -50,8 +47,8 @@ EM_JS(std::uint8_t*, js_host_call, (int op, std::uint32_t arg, const char* key, 
 
 EM_JS(double, js_now, (), { return Date.now(); });
 
-std::optional<std::string> hostCall(int op, std::uint32_t arg = 0, std::string_view key = {}) {
-  std::uint8_t* p = js_host_call(op, arg, key.data(), static_cast<std::uint32_t>(key.size()));
+std::optional<std::string> hostCall(rooms::HostOp op, std::uint32_t arg = 0, std::string_view key = {}) {
+  std::uint8_t* p = js_host_call(static_cast<std::uint32_t>(op), arg, key.data(), static_cast<std::uint32_t>(key.size()));
   if (!p) return std::nullopt;
   std::uint32_t n;
   std::memcpy(&n, p, 4);
@@ -63,13 +60,13 @@ std::optional<std::string> hostCall(int op, std::uint32_t arg = 0, std::string_v
 class WasmHost final : public rooms::Host {
  public:
   double now() override { return js_now(); }
-  std::string randomId() override { return hostCall(0).value_or("anon"); }
-  std::optional<std::string> load(std::string_view key) override { return hostCall(1, 0, key); }
+  std::string randomId() override { return hostCall(rooms::HostOp::RandomId).value_or("anon"); }
+  std::optional<std::string> load(std::string_view key) override { return hostCall(rooms::HostOp::Load, 0, key); }
   // The shim answers with lines: "slot\ttag\ttag...\n" per socket. Tags never
   // hold tabs or newlines? They may; so the shim escapes \t, \n and \\.
   std::vector<rooms::ConnectionRecord> loadConnections() override {
     std::vector<rooms::ConnectionRecord> out;
-    auto text = hostCall(2);
+    auto text = hostCall(rooms::HostOp::LoadConnections);
     if (!text) return out;
     rooms::ConnectionRecord rec;
     std::string field;
@@ -98,8 +95,8 @@ class WasmHost final : public rooms::Host {
     }
     return out;
   }
-  std::string loadAttachment(std::uint32_t slot) override { return hostCall(3, slot).value_or(""); }
-  std::optional<std::string> env(std::string_view key) override { return hostCall(4, 0, key); }
+  std::string loadAttachment(std::uint32_t slot) override { return hostCall(rooms::HostOp::LoadAttachment, slot).value_or(""); }
+  std::optional<std::string> env(std::string_view key) override { return hostCall(rooms::HostOp::Env, 0, key); }
 };
 
 struct BatchView {
@@ -120,9 +117,6 @@ BatchView* done() {
 }
 
 std::string_view in(std::uint32_t offset, std::uint32_t len) { return {input.data() + offset, len}; }
-
-std::string jsonSchemas() { return app::registry().jsonSchemas(); }
-std::string typeScript() { return app::registry().typeScript(); }
 
 }  // namespace
 
@@ -150,6 +144,15 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_frame() {
   return room ? static_cast<std::uint32_t>(room->maxFrameBytes()) : 0;
 }
 
+// Longest sibling reply (rooms_resume payload) the shim must pass whole: a
+// reply is decoded with the codec's default limit (CallAwaitable), which may
+// be above this room's own frame limit. The shim copies at most one byte
+// more, so a longer reply still fails as the core decides.
+EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_reply() {
+  if (!room) return 0;
+  return static_cast<std::uint32_t>(std::max(room->maxFrameBytes(), rooms::CodecLimits{}.maxFrameBytes));
+}
+
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_message(std::uint32_t slot, std::uint32_t len, int binary) {
   batch.clear();
   room->message(slot, in(0, len), binary != 0, batch);
@@ -174,36 +177,27 @@ EMSCRIPTEN_KEEPALIVE BatchView* rooms_alarm(std::uint32_t req, int retryCount, i
   return done();
 }
 
-EMSCRIPTEN_KEEPALIVE BatchView* rooms_fire_alarm(std::uint32_t req) {
+// A request to the room (rooms::RequestOp): the client's calls and sibling
+// rooms' calls, each answered by one Reply. The argument, if `hasArg`, is in
+// the input buffer: the event (Send) or message (Broadcast) JSON, or the tag
+// of GetConnections (without it, all connections). GetState and FireAlarm
+// take none.
+EMSCRIPTEN_KEEPALIVE BatchView* rooms_request(std::uint32_t op, std::uint32_t req, std::uint32_t len, int hasArg) {
   batch.clear();
-  room->fireAlarm(req, batch);
-  return done();
-}
-
-EMSCRIPTEN_KEEPALIVE BatchView* rooms_send(std::uint32_t req, std::uint32_t len) {
-  batch.clear();
-  room->send(req, in(0, len), batch);
-  return done();
-}
-
-EMSCRIPTEN_KEEPALIVE BatchView* rooms_get_state(std::uint32_t req) {
-  batch.clear();
-  room->getState(req, batch);
-  return done();
-}
-
-// hasTag = 0: all connections; otherwise the tag is in the input buffer.
-EMSCRIPTEN_KEEPALIVE BatchView* rooms_get_connections(std::uint32_t req, int hasTag, std::uint32_t len) {
-  batch.clear();
-  std::optional<std::string_view> tag;
-  if (hasTag) tag = in(0, len);
-  room->getConnections(req, tag, batch);
-  return done();
-}
-
-EMSCRIPTEN_KEEPALIVE BatchView* rooms_broadcast(std::uint32_t req, std::uint32_t len) {
-  batch.clear();
-  room->broadcast(req, in(0, len), batch);
+  std::string_view arg = hasArg ? in(0, len) : std::string_view();
+  switch (static_cast<rooms::RequestOp>(op)) {
+    case rooms::RequestOp::Send: room->send(req, arg, batch); break;
+    case rooms::RequestOp::GetState: room->getState(req, batch); break;
+    case rooms::RequestOp::GetConnections:
+      room->getConnections(req, hasArg ? std::optional<std::string_view>(arg) : std::nullopt, batch);
+      break;
+    case rooms::RequestOp::Broadcast: room->broadcast(req, arg, batch); break;
+    case rooms::RequestOp::FireAlarm: room->fireAlarm(req, batch); break;
+    default: {
+      rooms::Error e = rooms::RoomError{"unknown request operation " + std::to_string(op)};
+      batch.reply(req, false, rooms::tagOf(e), rooms::errorToJson(e));
+    }
+  }
   return done();
 }
 
@@ -216,8 +210,3 @@ EMSCRIPTEN_KEEPALIVE BatchView* rooms_resume(std::uint32_t callId, int ok, std::
 }
 
 }  // extern "C"
-
-EMSCRIPTEN_BINDINGS(durable_rooms) {
-  emscripten::function("jsonSchemas", &jsonSchemas);
-  emscripten::function("typeScript", &typeScript);
-}

@@ -5,6 +5,9 @@
 //   GET  /ws/:room/:id?opts=<UpgradeOpts JSON>   client.room(room).upgrade(id, request, opts)
 //   POST /call/:room/:id/:op   body: the argument  client.room(room)[op](id, arg)
 //        → 200 {ok: true, value} | {ok: false, error: {_tag, message, ...}}
+//   GET  /debug/storage/:room/:id                 what the instance stored
+//        → 200 {keys: [storage keys], alarm: epoch ms | null}; test-only,
+//        through a subclass of the library's class (the library has no such op)
 
 import wasm from "../../../dist/wasm-test/core.wasm";
 import factory from "../../../dist/wasm-test/core.mjs";
@@ -12,7 +15,12 @@ import { roomNames } from "../../../dist/wasm-test/rooms.meta.js";
 import { makeRooms, RoomsError } from "../../../shim/index.js";
 
 const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
-export const RoomsDO = rooms.DO;
+export class RoomsDO extends rooms.DO {
+  // Reads only: listing the storage creates none.
+  async debugStorage() {
+    return { keys: [...this.ctx.storage.kv.list()].map(([k]) => k), alarm: await this.ctx.storage.getAlarm() };
+  }
+}
 
 const plain = (e) => {
   if (!(e instanceof RoomsError)) return { _tag: "NotARoomsError", message: String(e?.message ?? e) };
@@ -32,6 +40,11 @@ export default {
       } catch (e) {
         return Response.json(plain(e), { status: e.status ?? 500 });
       }
+    }
+    m = url.pathname.match(/^\/debug\/storage\/([^/]+)\/([^/]+)$/);
+    if (m) {
+      const stub = env.ROOMS.get(env.ROOMS.idFromName(`${m[1]}:${decodeURIComponent(m[2])}`));
+      return Response.json(await stub.debugStorage());
     }
     m = url.pathname.match(/^\/call\/([^/]+)\/([^/]+)\/([a-zA-Z]+)$/);
     if (m && request.method === "POST") {

@@ -20,6 +20,9 @@
 //   Call     callId, str room, str id, u32 op, str payload   (sibling room)
 //   Reply    req, u32 ok, str tag (empty when ok), str payload
 //   Log      u32 level, str text
+//
+// The numbers (kinds, call operations, log levels) are in wire.h, shared with
+// the shim through the generated shim/wire.js.
 #pragma once
 
 #include <bit>
@@ -29,26 +32,11 @@
 #include <string_view>
 #include <vector>
 
+#include "rooms/wire.h"
+
 namespace rooms {
 
 static_assert(std::endian::native == std::endian::little, "the effect batch is written in host order");
-
-enum class EffectKind : std::uint8_t {
-  Accept = 1,
-  Frame = 2,
-  Close = 3,
-  Attach = 4,
-  Put = 5,
-  Delete = 6,
-  SetAlarm = 7,
-  ClearAlarm = 8,
-  Call = 9,
-  Reply = 10,
-  Log = 11,
-};
-
-enum class CallOp : std::uint32_t { Send = 1, GetState = 2, Broadcast = 3 };
-enum class LogLevel : std::uint32_t { Info = 0, Warn = 1, Error = 2 };
 
 class EffectBatch {
  public:

@@ -1,0 +1,94 @@
+// The effect applier: walks one batch the core handed back and applies it to
+// the platform, in order. It decides nothing about rooms.
+//
+// Storage: the synchronous KV API of SQLite-backed objects, so writes join the
+// implicit transaction and the output gate holds every frame that follows a
+// write until the write is durable. Alarms and sibling calls are platform
+// I/O: their promises go to `io`, which the Durable Object awaits before the
+// event ends.
+
+import { EffectKind, LogLevel } from "./wire.js";
+
+const CONSOLE = Object.freeze({ [LogLevel.Info]: "log", [LogLevel.Warn]: "warn", [LogLevel.Error]: "error" });
+
+export class EffectApplier {
+  // `room`, given once per Durable Object:
+  //   ctx        the DurableObjectState
+  //   sockets    its SocketTable
+  //   requests   its Requests
+  //   io         the platform promises of the current events (appended to)
+  //   call(e)    starts the sibling call of a Call effect; returns its promise
+  //   claim()    called before the first effect that writes anything of the
+  //              room (a Put, an alarm, an accepted socket)
+  //   label()    "name/id" of the room, for logs
+  constructor(room) {
+    this.ctx = room.ctx;
+    this.sockets = room.sockets;
+    this.requests = room.requests;
+    this.io = room.io;
+    this.call = room.call;
+    this.claim = room.claim;
+    this.label = room.label;
+  }
+
+  // Applies the batch at `view` of `core`.
+  apply(core, view) {
+    const ctx = this.ctx;
+    for (const e of core.effects(view)) {
+      switch (e.kind) {
+        case EffectKind.Accept:
+          this.claim();
+          this.sockets.accept(this.requests.socket(e.req), e.slot, e.tags, e.text);
+          break;
+        case EffectKind.Frame: {
+          const sockets = this.sockets.sockets;
+          for (const slot of e.slots) {
+            try {
+              sockets[slot].send(e.text);
+            } catch (err) {
+              console.warn(`durable-rooms: send to slot ${slot} failed: ${err?.message ?? err}`);
+            }
+          }
+          break;
+        }
+        case EffectKind.Close:
+          try {
+            this.sockets.at(e.slot).close(e.code, e.text);
+          } catch (err) {
+            console.warn(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`);
+          }
+          break;
+        case EffectKind.Attach:
+          try {
+            this.sockets.at(e.slot).serializeAttachment(e.text);
+          } catch (err) {
+            console.warn(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`);
+          }
+          break;
+        case EffectKind.Put:
+          this.claim();
+          ctx.storage.kv.put(e.key, e.text);
+          break;
+        case EffectKind.Delete:
+          ctx.storage.kv.delete(e.key);
+          break;
+        case EffectKind.SetAlarm:
+          this.claim();
+          this.io.push(ctx.storage.setAlarm(e.time));
+          break;
+        case EffectKind.ClearAlarm:
+          this.io.push(ctx.storage.deleteAlarm());
+          break;
+        case EffectKind.Call:
+          this.io.push(this.call(e));
+          break;
+        case EffectKind.Reply:
+          this.requests.reply(e.req, e.ok, e.tag, e.text);
+          break;
+        case EffectKind.Log:
+          console[CONSOLE[e.level] ?? "log"](`[durable-rooms ${this.label()}] ${e.text}`);
+          break;
+      }
+    }
+  }
+}
