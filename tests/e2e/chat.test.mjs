@@ -413,6 +413,9 @@ test("bad frames change nothing and keep the socket open", TEST, async (t) => {
     { name: "missing text", frame: JSON.stringify({ _tag: "Say" }) },
     { name: "JSON array", frame: JSON.stringify([{ _tag: "Say", text: "x" }]) },
     { name: "JSON string", frame: JSON.stringify("Say") },
+    // RFC 8259 lets a parser skip a byte-order mark or refuse it; the core
+    // refuses it on every transport (the HTTP route too).
+    { name: "a valid Say after a byte-order mark", frame: "\uFEFF" + JSON.stringify({ _tag: "Say", text: "bom" }) },
     { name: "binary frame (holding a valid Say)", frame: Buffer.from(JSON.stringify({ _tag: "Say", text: "binary" })), binary: true },
     { name: `${deep}-deep nesting "[[[[…" (unclosed)`, frame: "[".repeat(deep) },
     { name: `${deep}-deep nesting "[[…]]" (balanced)`, frame: "[".repeat(deep) + "]".repeat(deep) },
