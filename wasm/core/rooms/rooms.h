@@ -56,12 +56,22 @@ namespace detail {
 template <class Ctx, class Alt, class F>
 inline constexpr bool kHandles = std::is_invocable_r_v<Task<Status>, const F&, Ctx&, const Alt&>;
 
+// A handler that takes the whole union (`const Event&`) rather than a member
+// or anything (`const auto&`) is called with the event itself: passed a
+// member, it would get a temporary union its lazy coroutine outlives.
+struct NotAnEvent {};
+template <class Ctx, class V, class F>
+inline constexpr bool kTakesUnion =
+    std::is_invocable_v<const F&, Ctx&, const V&> && !std::is_invocable_v<const F&, Ctx&, const NotAnEvent&>;
+
 // The first of fs that takes (ctx, alt).
-template <std::size_t I, class Ctx, class Alt, class Tuple>
-Task<Status> callFirst(const Tuple& fs, Ctx& ctx, const Alt& alt) {
+template <std::size_t I, class Ctx, class V, class Alt, class Tuple>
+Task<Status> callFirst(const Tuple& fs, Ctx& ctx, const V& event, const Alt& alt) {
   const auto& f = std::get<I>(fs);
-  if constexpr (kHandles<Ctx, Alt, std::remove_cvref_t<decltype(f)>>) return f(ctx, alt);
-  else return callFirst<I + 1>(fs, ctx, alt);
+  using F = std::remove_cvref_t<decltype(f)>;
+  if constexpr (!kHandles<Ctx, Alt, F>) return callFirst<I + 1>(fs, ctx, event, alt);
+  else if constexpr (kTakesUnion<Ctx, V, F>) return f(ctx, event);
+  else return f(ctx, alt);
 }
 
 template <class Ctx, class Alt, class... F>
@@ -89,7 +99,7 @@ class Dispatch {
   template <class R, class... A>
   Task<Status> operator()(RoomCtx<R>& ctx, const std::variant<A...>& event) const {
     static_assert((detail::HandlerFor<A, detail::kHandledBy<RoomCtx<R>, A, F...>>::ok && ...));
-    return std::visit([&](const auto& alt) { return detail::callFirst<0>(fs_, ctx, alt); }, event);
+    return std::visit([&](const auto& alt) { return detail::callFirst<0>(fs_, ctx, event, alt); }, event);
   }
 
  private:
