@@ -3,7 +3,9 @@
 #   doctest natively (CTest), again under AddressSanitizer + UBSan, the
 #   libFuzzer targets for a fixed number of inputs, the same doctest suite
 #   compiled to Wasm under node (CTest), and the end-to-end suite against
-#   workerd (node:test + ws).
+#   workerd (node:test + ws); then the TypeScript declarations (tsc over
+#   tests/types) and the starter project built from a copy outside this
+#   checkout (scripts/starter-proof.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,4 +23,8 @@ say "doctest, compiled to Wasm, under node"
 ctest --test-dir build/wasm --output-on-failure
 say "end to end, workerd (Miniflare) + ws clients"
 node --test --test-concurrency=1 tests/e2e/
+say "TypeScript declarations (tsc -p tests/types)"
+npx tsc -p tests/types
+say "the starter, copied outside this checkout (scripts/starter-proof.sh)"
+bash scripts/starter-proof.sh
 say "all passed"
