@@ -88,7 +88,9 @@ function(durable_rooms_core_library name)
   target_include_directories(${name} SYSTEM PUBLIC "${vendor}")
   target_compile_features(${name} PUBLIC cxx_std_20)
   set_target_properties(${name} PROPERTIES CXX_EXTENSIONS OFF)
-  target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-deprecated-declarations -Wno-missing-field-initializers)
+  if(DURABLE_ROOMS_BUILD_TESTS)  # durable-rooms' own builds; a consumer's build stays quiet about the core
+    target_compile_options(${name} PRIVATE -Wall -Wextra -Wno-deprecated-declarations -Wno-missing-field-initializers)
+  endif()
   if(EMSCRIPTEN)
     # libc++ 13 ships <experimental/coroutine> only; clang 14 warns about it.
     target_compile_options(${name} PUBLIC -Wno-deprecated-experimental-coroutine)
@@ -97,7 +99,34 @@ function(durable_rooms_core_library name)
   endif()
 endfunction()
 
-if(NOT TARGET durable_rooms_core)
+# For durable-rooms' own test of the starter only (scripts/starter-proof.sh):
+# DURABLE_ROOMS_PREBUILT_DIR (environment) names a durable-rooms build/ whose
+# native/ and wasm/ trees already compiled this same core with the same
+# toolchains, so the starter links that libdurable_rooms_core.a instead of
+# compiling the core again. Not for general use: nothing checks that the
+# flags match.
+set(_durable_rooms_prebuilt "")
+if(DEFINED ENV{DURABLE_ROOMS_PREBUILT_DIR})
+  if(EMSCRIPTEN)
+    set(_durable_rooms_prebuilt "$ENV{DURABLE_ROOMS_PREBUILT_DIR}/wasm/libdurable_rooms_core.a")
+  else()
+    set(_durable_rooms_prebuilt "$ENV{DURABLE_ROOMS_PREBUILT_DIR}/native/libdurable_rooms_core.a")
+  endif()
+  if(NOT EXISTS "${_durable_rooms_prebuilt}")
+    message(FATAL_ERROR "DURABLE_ROOMS_PREBUILT_DIR: ${_durable_rooms_prebuilt} not found")
+  endif()
+endif()
+if(NOT TARGET durable_rooms_core AND _durable_rooms_prebuilt)
+  add_library(durable_rooms_core STATIC IMPORTED GLOBAL)
+  set_target_properties(durable_rooms_core PROPERTIES IMPORTED_LOCATION "${_durable_rooms_prebuilt}")
+  target_include_directories(durable_rooms_core INTERFACE "${_durable_rooms_root}/wasm/core")
+  target_include_directories(durable_rooms_core SYSTEM INTERFACE "${DURABLE_ROOMS_VENDOR_DIR}")
+  target_compile_features(durable_rooms_core INTERFACE cxx_std_20)
+  if(EMSCRIPTEN)
+    target_compile_options(durable_rooms_core INTERFACE -Wno-deprecated-experimental-coroutine)
+  endif()
+  add_library(durable_rooms::core ALIAS durable_rooms_core)
+elseif(NOT TARGET durable_rooms_core)
   durable_rooms_core_library(durable_rooms_core)
   add_library(durable_rooms::core ALIAS durable_rooms_core)
 endif()
