@@ -15,7 +15,7 @@ say "doctest, native"
 ctest --test-dir build/native --output-on-failure
 say "doctest, native with AddressSanitizer and UBSan (build/asan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null
-cmake --build build/asan -j"$(nproc)" --target rooms_tests >/dev/null
+cmake --build build/asan -j"$(nproc)" --target rooms_tests gen_wire >/dev/null
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --test-dir build/asan --output-on-failure
 say "fuzz targets, fixed seed (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 50000
