@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "app.h"
+#include "rooms/module.h"
 #include "bench_host.h"
 #include "chat/chat.h"
 #include "rooms/json.h"
@@ -71,7 +71,7 @@ int main() {
 
   for (int sockets : {10, 100, 1000}) {
     BenchHost host(sockets);
-    auto created = app::registry().create("chat", "bench", host);
+    auto created = rooms::moduleRegistry().create("chat", "bench", host);
     auto& room = *created.value();
     rooms::EffectBatch batch;
     std::uint32_t slot = 0;

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds both targets from the same sources:
-#   build/native  the core, tests, benchmarks, the schema exporter and the
-#                 wire-constant generator (g++); it rewrites shim/wire.js
-#   build/wasm    dist/wasm/core.{mjs,wasm} for the worker (chat room),
-#                 dist/wasm-test/ (chat + probe, for the e2e test worker), and
-#                 the same doctest suite compiled to Wasm (Emscripten)
-# then the generated JS metadata and the deployable bundle (dist/bundle).
+#   build/native  the core, tests, benchmarks and the wire-constant
+#                 generator (g++); it rewrites shim/wire.js
+#   build/wasm    dist/wasm/{core.mjs,core.wasm,rooms.meta.js,rooms.d.ts} for
+#                 the worker (chat room), dist/wasm-test/ (chat + probe, for
+#                 the e2e test worker), both by durable_rooms_add_module(),
+#                 and the same doctest suite compiled to Wasm (Emscripten)
+# then the deployable bundles (dist/bundle, dist/test-bundle).
 # A build dir configured for another source tree (a copied or moved
 # checkout) is wiped first: CMake refuses to reuse its cache.
 #   bash scripts/build.sh --configure-only   stop after configuring
@@ -46,12 +47,6 @@ say "wasm (build/wasm)"
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
 [ "$CONFIGURE_ONLY" = 1 ] && { say "configured (--configure-only)"; exit 0; }
 cmake --build build/wasm -j"$JOBS"
-
-say "registry metadata (dist/wasm*/rooms.meta.js, rooms.d.ts)"
-build/native/rooms_schemas --meta > dist/wasm/rooms.meta.js
-build/native/rooms_schemas --ts > dist/wasm/rooms.d.ts
-build/native/rooms_schemas_test --meta > dist/wasm-test/rooms.meta.js
-build/native/rooms_schemas_test --ts > dist/wasm-test/rooms.d.ts
 
 bundle() {  # config outdir
   rm -rf "$2"

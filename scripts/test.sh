@@ -3,10 +3,13 @@
 #   doctest natively (CTest, with the compile-fail cases and the wire check),
 #   again under AddressSanitizer + UBSan, the libFuzzer targets for a fixed
 #   number of inputs, the same doctest suite compiled to Wasm under node
-#   (CTest), and the end-to-end suite against workerd (node:test + ws).
+#   (CTest), the TypeScript declarations (tsc over tests/types), the starter
+#   project built and tested from a copy outside this checkout
+#   (scripts/starter-proof.sh), and the end-to-end suite against workerd
+#   (node:test + ws).
 # The end-to-end suite mostly waits (idle hibernation, alarm retries), so it
-# runs beside the sanitizer and fuzz builds; its output is printed when it
-# ends, and the run fails if any part failed.
+# runs beside the other steps; its output is printed when it ends, and the
+# run fails if any part failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -32,6 +35,10 @@ say "fuzz targets, fixed seed (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 50000
 say "doctest, compiled to Wasm, under node"
 ctest --test-dir build/wasm --output-on-failure
+say "TypeScript declarations (tsc -p tests/types)"
+npx tsc -p tests/types
+say "the starter, copied outside this checkout (scripts/starter-proof.sh)"
+bash scripts/starter-proof.sh
 
 say "end to end: waiting for the suite"
 status=0

@@ -8,14 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "app.h"
+#include "rooms/module.h"
 #include "rooms/testing.h"
 
 using rooms::testing::InMemoryRuntime;
 using rooms::testing::TestConnection;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  InMemoryRuntime rt(app::registry());
+  InMemoryRuntime rt(rooms::moduleRegistry());
   std::vector<TestConnection*> conns;
   std::size_t i = 0;
   auto byte = [&]() -> std::uint8_t { return i < size ? data[i++] : 0; };

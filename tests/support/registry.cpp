@@ -1,22 +1,15 @@
 // The registry of the test builds: the chat example plus the probe room
 // (alarms, traps, sibling calls), for the native suites, the fuzz targets and
 // the Wasm module of the end-to-end test worker. The example worker's module
-// links wasm/examples/app.cpp instead and serves the chat room alone.
-#include "app.h"
+// builds wasm/examples/app.cpp instead and serves the chat room alone.
+#include "rooms/module.h"
 
 #include "chat/chat.h"
 #include "probe/probe.h"
 
-namespace app {
-
-const rooms::Registry& registry() {
-  static const rooms::Registry r = [] {
+ROOMS_MODULE([] {
     rooms::Registry reg;
     reg.add<chat::Chat>(chat::handlers());
     reg.add<probe::Probe>(probe::handlers());
     return reg;
-  }();
-  return r;
-}
-
-}  // namespace app
+}());

@@ -23,7 +23,7 @@
 
 #include <emscripten/emscripten.h>
 
-#include "app.h"
+#include "rooms/module.h"
 #include "rooms/room.h"
 #include "rooms/wire.h"
 
@@ -132,7 +132,7 @@ EMSCRIPTEN_KEEPALIVE char* rooms_input(std::uint32_t size) {
 // Binds this Wasm instance to one room: name and id are in the input buffer.
 // Returns 0, or 1 when the registry has no such room type.
 EMSCRIPTEN_KEEPALIVE int rooms_init(std::uint32_t nameLen, std::uint32_t idLen) {
-  auto created = app::registry().create(in(0, nameLen), std::string(in(nameLen, idLen)), host);
+  auto created = rooms::moduleRegistry().create(in(0, nameLen), std::string(in(nameLen, idLen)), host);
   if (!created) return 1;
   room = std::move(created.value());
   return 0;

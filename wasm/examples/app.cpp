@@ -1,18 +1,7 @@
 // The registry the example worker serves: the chat room. (The test builds
-// link tests/support/registry.cpp instead, which adds the probe room.)
-#include "app.h"
+// use tests/support/registry.cpp instead, which adds the probe room.)
+#include "rooms/module.h"
 
 #include "chat/chat.h"
 
-namespace app {
-
-const rooms::Registry& registry() {
-  static const rooms::Registry r = [] {
-    rooms::Registry reg;
-    reg.add<chat::Chat>(chat::handlers());
-    return reg;
-  }();
-  return r;
-}
-
-}  // namespace app
+ROOMS_MODULE(rooms::Registry().add<chat::Chat>(chat::handlers()));

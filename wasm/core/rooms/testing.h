@@ -118,7 +118,8 @@ class InMemoryRuntime {
   ~InMemoryRuntime();
 
   // Connects a test client; runs onConnect. On failure returns the error
-  // reply (UpgradeError etc.) and no connection.
+  // reply (UpgradeError etc.) and no connection; RoomNotFoundError when the
+  // registry has no room type R.
   template <class R>
   Result<TestConnection*> connect(std::string_view id, typename RoomInstance<R>::Upgrade up);
   // The last reply of connect(), for its error details.
@@ -244,6 +245,14 @@ template <class R>
 Result<TestConnection*> InMemoryRuntime::connect(std::string_view id, typename RoomInstance<R>::Upgrade up) {
   Instance& inst = instance(R::name, id);
   lastAccepted_ = nullptr;
+  // The instance is a RoomInstance<R> only when the registry holds R under
+  // R::name; otherwise (no such room type, or another type by that name)
+  // the upgrade is refused as the platform refuses it.
+  if (!dynamic_cast<RoomInstance<R>*>(&core(inst))) {
+    Error e = RoomNotFoundError{std::string(R::name)};
+    last_ = Reply{false, std::string(tagOf(e)), errorToJson(e)};
+    return e;
+  }
   last_ = request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
     static_cast<RoomInstance<R>&>(c).connect(req, std::move(up), b);
   });
