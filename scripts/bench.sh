@@ -85,6 +85,10 @@ echo "  bench worker bundle (bench/e2e/wrangler.jsonc, four rooms): $(echo "$BEN
 echo
 echo "== core micro-benchmark, JS side (bench/micro.mjs) =="
 node bench/micro.mjs $QUICK --json "$OUT/micro.json" | tee "$OUT/micro.txt"
+# The core benchmarks are not part of the default build.
+cmake --build build/native -j"$(nproc)" --target rooms_bench >/dev/null || die "building build/native/rooms_bench failed"
+NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target rooms_bench >/dev/null \
+  || die "building build/wasm/rooms_bench.cjs failed"
 for bin in build/release/rooms_bench build/native/rooms_bench; do
   if [ -x "$bin" ]; then
     echo; echo "== C++ core benchmark, native ($bin) =="
