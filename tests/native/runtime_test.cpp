@@ -1509,3 +1509,33 @@ TEST_CASE("logs: connections over their inbound budget are logged once per windo
   REQUIRE(logsWith(rt, "over its inbound budget") == 2);
   CHECK(contains(rt.logs().back(), "(and 4 more like it in the last 11 s)"));
 }
+
+// ---- Sibling calls whose callee fails ---------------------------------------------------
+
+TEST_CASE("runtime: a sibling call whose callee fails returns RoomExecutionError; both rooms keep serving") {
+  InMemoryRuntime rt(app::registry());
+  auto* asker = enter(rt, "asker", {}, "caller");
+  auto* callee = enter(rt, "callee", {}, "callee");
+
+  // Natively the "trap" is an exception (the Wasm build without exceptions
+  // traps for real; tests/e2e/hardening-core.test.mjs covers that on workerd).
+  asker->receive(probe::Event{probe::Relay{"callee", {"throw"}}});
+  auto r = only<probe::Relayed>(asker);
+  CHECK(r.outcome == "RoomExecutionError");
+  CHECK(contains(r.message, "probe threw"));
+  CHECK(r.asker == "asker");
+  CHECK(last<probe::ErrorSeen>(callee).errorTag == "RoomExecutionError");  // the callee's onError ran
+  CHECK(rt.siblingCalls() == 1);
+
+  // A direct send of Relay succeeds: the caller handled the callee's error.
+  asker->clearReceived();
+  Reply direct = sendProbe(rt, probe::Relay{"callee", {"throw"}}, "caller");
+  CHECK_MESSAGE(direct.ok, direct.payload);
+  CHECK(only<probe::Relayed>(asker).outcome == "RoomExecutionError");
+
+  // Both rooms serve.
+  CHECK(ping(asker).connection == "asker/asker");
+  CHECK(ping(callee).connection == "callee/callee");
+  CHECK(asker->isOpen());
+  CHECK(callee->isOpen());
+}
