@@ -12,7 +12,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { loadCore } from "./core.js";
-import { EffectApplier } from "./effects.js";
+import { EffectApplier, logSafe } from "./effects.js";
 import { errorJson, RoomsError } from "./errors.js";
 import { roomRequest } from "./request.js";
 import { Requests, TRAPPED } from "./requests.js";
@@ -212,7 +212,7 @@ export function makeRoomsDurableObject(config) {
         return fn(this.core);
       } catch (e) {
         const name = this.identity ? `${this.identity.name}/${this.identity.id}` : "?";
-        console.error(`durable-rooms: room ${name} trapped; rebuilding its core: ${e?.message ?? e}`);
+        console.error(logSafe(`durable-rooms: room ${name} trapped; rebuilding its core: ${e?.message ?? e}`));
         this.core = null;
         this.booting = null;
         this.requests.trap();

@@ -11,6 +11,19 @@ import { EffectKind, LogLevel } from "./wire.js";
 
 const CONSOLE = Object.freeze({ [LogLevel.Info]: "log", [LogLevel.Warn]: "warn", [LogLevel.Error]: "error" });
 
+// Control characters (U+0000-U+001F, U+007F) and the JS line separators
+// U+2028/U+2029, which a log line may not hold raw.
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
+const SHORT = Object.freeze({ "\n": "\\n", "\r": "\\r", "\t": "\\t" });
+
+// Text for one log line: user input inside it (connection ids, room ids,
+// frames quoted in errors) cannot start a line of its own, so it cannot
+// forge one. \n, \r and \t become their escapes, the others \u00XX.
+// Backslashes stay as they are.
+export function logSafe(text) {
+  return String(text).replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export class EffectApplier {
   // `room`, given once per Durable Object:
   //   ctx        the DurableObjectState
@@ -46,7 +59,7 @@ export class EffectApplier {
             try {
               sockets[slot].send(e.text);
             } catch (err) {
-              console.warn(`durable-rooms: send to slot ${slot} failed: ${err?.message ?? err}`);
+              console.warn(logSafe(`durable-rooms: send to slot ${slot} failed: ${err?.message ?? err}`));
             }
           }
           break;
@@ -55,14 +68,14 @@ export class EffectApplier {
           try {
             this.sockets.at(e.slot).close(e.code, e.text);
           } catch (err) {
-            console.warn(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`);
+            console.warn(logSafe(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`));
           }
           break;
         case EffectKind.Attach:
           try {
             this.sockets.at(e.slot).serializeAttachment(e.text);
           } catch (err) {
-            console.warn(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`);
+            console.warn(logSafe(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`));
           }
           break;
         case EffectKind.Put:
@@ -86,7 +99,7 @@ export class EffectApplier {
           this.requests.reply(e.req, e.ok, e.tag, e.text);
           break;
         case EffectKind.Log:
-          console[CONSOLE[e.level] ?? "log"](`[durable-rooms ${this.label()}] ${e.text}`);
+          console[CONSOLE[e.level] ?? "log"](logSafe(`[durable-rooms ${this.label()}] ${e.text}`));
           break;
       }
     }

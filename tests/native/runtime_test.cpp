@@ -1286,3 +1286,256 @@ TEST_CASE("runtime: a user's rooms::Schema specialisation works as a field type"
                                    "readonly last?: readonly [x: number, y: number]; "
                                    "readonly trail: ReadonlyArray<readonly [x: number, y: number]>; };"));
 }
+
+// ---- Budgets and log limits -------------------------------------------------------------
+
+namespace {
+
+// A chat member of `room` in a registry of the test's own (chat with the
+// options under test).
+TestConnection* member(InMemoryRuntime& rt, const std::string& id, std::string_view room = "b1") {
+  auto r = rt.connect<chat::Chat>(room, {.id = id, .tags = {"user:" + id}, .initialState = {id, rt.now()}});
+  REQUIRE_MESSAGE(r.ok(), rt.lastReply().payload);
+  return r.value();
+}
+
+std::int64_t chatCount(InMemoryRuntime& rt, std::string_view room = "b1") {
+  auto r = rt.room("chat").getState(room);
+  REQUIRE(r.ok);
+  if (r.payload == "null") return 0;
+  return decodeStrict<chat::State>(r.payload).messageCount;
+}
+
+std::size_t logsWith(const InMemoryRuntime& rt, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto& line : rt.logs()) n += contains(line, needle) ? 1 : 0;
+  return n;
+}
+
+bool gotLeft(const TestConnection* c, std::string_view who) {
+  for (auto& b : c->receivedAs<chat::Broadcast>())
+    if (auto* left = std::get_if<chat::UserLeft>(&b); left && left->userId == who) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("budget: a connection flooding frames is closed with 1008 and its onClose runs") {
+  rooms::Registry reg;
+  reg.add<chat::Chat>(chat::handlers(), {.inboundFramesPerSecond = 10, .inboundFrameBurst = 20});
+  InMemoryRuntime rt(reg);
+  auto* alice = member(rt, "alice");
+  auto* bob = member(rt, "bob");
+
+  for (int i = 0; i < 50; ++i) alice->receive(chat::Event{chat::Say{"flood " + std::to_string(i)}});
+  CHECK_FALSE(alice->isOpen());
+  CHECK(alice->closeCode() == rooms::kCloseOverBudget);
+  CHECK(alice->closeCode() == 1008u);
+  CHECK(alice->closeReason() == rooms::kOverBudgetReason);
+  CHECK(chatCount(rt) == 20);  // the burst; the 21st frame closed the socket
+  CHECK(gotLeft(bob, "alice"));  // onClose ran
+  CHECK(logsWith(rt, "over its inbound budget") == 1);
+
+  // The room and the other connection carry on.
+  CHECK(bob->isOpen());
+  bob->clearReceived();
+  bob->receive(chat::Event{chat::Say{"still here"}});
+  CHECK(std::get<chat::Message>(bob->receivedAs<chat::Broadcast>().at(0)).text == "still here");
+  CHECK(chatCount(rt) == 21);
+}
+
+TEST_CASE("budget: the byte budget closes a connection sending too many bytes") {
+  rooms::Registry reg;
+  reg.add<chat::Chat>(chat::handlers(), {.inboundBytesPerSecond = 1000, .inboundByteBurst = 2000});
+  InMemoryRuntime rt(reg);
+  auto* alice = member(rt, "alice");
+  auto* bob = member(rt, "bob");
+  const std::string text(1200, 'x');  // a frame of ~1,225 bytes
+  alice->receive(chat::Event{chat::Say{text}});
+  CHECK(alice->isOpen());
+  alice->receive(chat::Event{chat::Say{text}});  // ~2,450 > 2,000
+  CHECK(alice->closeCode() == 1008u);
+  CHECK(chatCount(rt) == 1);
+  CHECK(gotLeft(bob, "alice"));
+}
+
+TEST_CASE("budget: traffic under the rate is never closed, and the buckets refill") {
+  rooms::Registry reg;
+  reg.add<chat::Chat>(chat::handlers(), {.inboundFramesPerSecond = 10, .inboundFrameBurst = 20,
+                                         .inboundBytesPerSecond = 10 * 100, .inboundByteBurst = 20 * 100});
+  InMemoryRuntime rt(reg);
+  auto* alice = member(rt, "alice");
+
+  SUBCASE("at the rate, for a long time") {
+    for (int i = 0; i < 300; ++i) {  // 10 frames/s for 30 s
+      alice->receive(chat::Event{chat::Say{"steady"}});
+      REQUIRE(alice->isOpen());
+      rt.advance(100ms);
+    }
+    CHECK(chatCount(rt) == 300);
+  }
+  SUBCASE("a burst, a pause, a burst") {
+    for (int round = 0; round < 5; ++round) {
+      for (int i = 0; i < 20; ++i) alice->receive(chat::Event{chat::Say{"burst"}});
+      REQUIRE(alice->isOpen());
+      rt.advance(2s);  // refills the 20
+    }
+    CHECK(chatCount(rt) == 100);
+  }
+  SUBCASE("refill is proportional to the time passed") {
+    for (int i = 0; i < 20; ++i) alice->receive(chat::Event{chat::Say{"a"}});
+    rt.advance(1s);  // 10 frames' worth
+    for (int i = 0; i < 10; ++i) alice->receive(chat::Event{chat::Say{"b"}});
+    CHECK(alice->isOpen());
+    alice->receive(chat::Event{chat::Say{"one too many"}});
+    CHECK(alice->closeCode() == 1008u);
+    CHECK(chatCount(rt) == 30);
+  }
+  SUBCASE("a wake starts the buckets full") {
+    for (int i = 0; i < 20; ++i) alice->receive(chat::Event{chat::Say{"a"}});
+    rt.hibernate();
+    for (int i = 0; i < 20; ++i) alice->receive(chat::Event{chat::Say{"b"}});
+    CHECK(alice->isOpen());
+    CHECK(chatCount(rt) == 40);
+  }
+}
+
+TEST_CASE("budget: 0 is unlimited, and the defaults let a benchmark-like burst through") {
+  SUBCASE("0") {
+    rooms::Registry reg;
+    reg.add<chat::Chat>(chat::handlers(), {.inboundFramesPerSecond = 0, .inboundBytesPerSecond = 0,
+                                           .outboundBytesPerSecond = 0});
+    InMemoryRuntime rt(reg);
+    auto* alice = member(rt, "alice");
+    for (int i = 0; i < 30'000; ++i) alice->receive(chat::Event{chat::Typing{}});
+    CHECK(alice->isOpen());
+  }
+  SUBCASE("defaults") {
+    rooms::RoomOptions d;
+    CHECK(d.inboundFramesPerSecond == rooms::kDefaultInboundFramesPerSecond);
+    CHECK(d.inboundByteBurst >= d.maxFrameBytes);
+    InMemoryRuntime rt(app::registry());
+    auto* alice = member(rt, "alice");
+    // 1,500 frames/s for 5 s: above the benchmark's busiest socket.
+    for (int i = 0; i < 7'500; ++i) {
+      alice->receive(chat::Event{chat::Say{"b" + std::to_string(i)}});
+      if (i % 3 == 2) rt.advance(2ms);
+    }
+    CHECK(alice->isOpen());
+    CHECK(chatCount(rt) == 7'500);
+  }
+}
+
+TEST_CASE("budget: the room's outbound budget refuses a broadcast; the room serves again after the second rolls") {
+  rooms::Registry reg;
+  reg.add<chat::Chat>(chat::handlers(), {.outboundBytesPerSecond = 1000});
+  InMemoryRuntime rt(reg);
+  auto* alice = member(rt, "alice");
+  auto* bob = member(rt, "bob");
+  rt.advance(1s);  // the joins' UserJoined frames are paid back
+  for (auto* c : {alice, bob}) c->clearReceived();
+  const std::string text(300, 'x');  // a Message of ~360 bytes, to 2 recipients
+
+  alice->receive(chat::Event{chat::Say{text}});
+  CHECK(bob->received().size() == 1);
+  const auto logsBefore = rt.logs().size();
+  alice->receive(chat::Event{chat::Say{text}});  // 720 more > the ~280 left
+  CHECK(bob->received().size() == 1);            // not sent
+  CHECK(alice->isOpen());
+  REQUIRE(rt.logs().size() == logsBefore + 1);   // logged once, as the budget's warning
+  CHECK(contains(rt.logs().back(), "over its outbound budget"));
+  CHECK(contains(rt.logs().back(), "1,000 bytes per second"));
+
+  // The refusal is a typed error the caller sees.
+  Reply direct = rt.room("chat").broadcast("b1", R"({"_tag":"Typing","userId":")" + text + R"("})");
+  CHECK_FALSE(direct.ok);
+  CHECK(direct.tag == "RoomError");
+  CHECK(contains(stringField(direct.payload, "message"), "outboundBytesPerSecond"));
+  CHECK(logsWith(rt, "over its outbound budget") == 1);  // the second refusal was counted, not logged
+
+  rt.advance(1s);
+  bob->clearReceived();
+  alice->receive(chat::Event{chat::Say{"after the second"}});
+  REQUIRE(bob->received().size() == 1);
+  CHECK(std::get<chat::Message>(bob->receivedAs<chat::Broadcast>().at(0)).text == "after the second");
+}
+
+TEST_CASE("budget: a single send is charged too") {
+  rooms::Registry reg;
+  reg.add<probe::Probe>(probe::handlers(), {.outboundBytesPerSecond = 100});
+  InMemoryRuntime rt(reg);
+  auto* p1 = enter(rt, "p1");
+  p1->receive(probe::Event{probe::Grow{"x"}});  // GrowResult, sent to p1 alone
+  CHECK(p1->received().size() == 1);
+  p1->receive(probe::Event{probe::Grow{"y"}});
+  p1->receive(probe::Event{probe::Grow{"z"}});
+  p1->receive(probe::Event{probe::Grow{"w"}});
+  CHECK(p1->received().size() < 4);
+  CHECK(logsWith(rt, "over its outbound budget") == 1);
+}
+
+TEST_CASE("logs: 10,000 bad frames log a handful of lines, and the next line counts the rest") {
+  InMemoryRuntime rt(app::registry());  // chat: no onDecodeError, so bad frames are logged
+  auto* alice = member(rt, "alice");
+  const auto before = rt.logs().size();
+  for (int i = 0; i < 10'000; ++i) {
+    alice->receiveRaw("not json");
+    if (i % 10 == 9) rt.advance(1ms);  // 10,000 frames/s, for 1 s
+  }
+  CHECK(alice->isOpen());
+  CHECK(rt.logs().size() - before == 1);
+  rt.advance(9s);  // 10 s after the first
+  alice->receiveRaw("not json either");
+  REQUIRE(rt.logs().size() - before == 2);
+  CHECK(contains(rt.logs().back(), "failed the event schema"));
+  CHECK(contains(rt.logs().back(), "(and 9,999 more like it in the last 10 s)"));
+  CHECK(rooms::LogLimiter::grouped(1234567) == "1,234,567");
+  CHECK(rooms::LogLimiter::grouped(999) == "999");
+}
+
+TEST_CASE("logs: connections over their inbound budget are logged once per window") {
+  rooms::Registry reg;
+  reg.add<chat::Chat>(chat::handlers(), {.inboundFramesPerSecond = 1, .inboundFrameBurst = 2});
+  InMemoryRuntime rt(reg);
+  for (int i = 0; i < 5; ++i) {
+    auto* c = member(rt, "u" + std::to_string(i));
+    for (int j = 0; j < 3; ++j) c->receive(chat::Event{chat::Typing{}});
+    CHECK(c->closeCode() == 1008u);
+  }
+  CHECK(logsWith(rt, "over its inbound budget") == 1);
+  rt.advance(11s);
+  auto* last = member(rt, "late");
+  for (int j = 0; j < 3; ++j) last->receive(chat::Event{chat::Typing{}});
+  REQUIRE(logsWith(rt, "over its inbound budget") == 2);
+  CHECK(contains(rt.logs().back(), "(and 4 more like it in the last 11 s)"));
+}
+
+// ---- Sibling calls whose callee fails ---------------------------------------------------
+
+TEST_CASE("runtime: a sibling call whose callee fails returns RoomExecutionError; both rooms keep serving") {
+  InMemoryRuntime rt(app::registry());
+  auto* asker = enter(rt, "asker", {}, "caller");
+  auto* callee = enter(rt, "callee", {}, "callee");
+
+  // Natively the "trap" is an exception (the Wasm build without exceptions
+  // traps for real; tests/e2e/hardening-core.test.mjs covers that on workerd).
+  asker->receive(probe::Event{probe::Relay{"callee", {"throw"}}});
+  auto r = only<probe::Relayed>(asker);
+  CHECK(r.outcome == "RoomExecutionError");
+  CHECK(contains(r.message, "probe threw"));
+  CHECK(r.asker == "asker");
+  CHECK(last<probe::ErrorSeen>(callee).errorTag == "RoomExecutionError");  // the callee's onError ran
+  CHECK(rt.siblingCalls() == 1);
+
+  // A direct send of Relay succeeds: the caller handled the callee's error.
+  asker->clearReceived();
+  Reply direct = sendProbe(rt, probe::Relay{"callee", {"throw"}}, "caller");
+  CHECK_MESSAGE(direct.ok, direct.payload);
+  CHECK(only<probe::Relayed>(asker).outcome == "RoomExecutionError");
+
+  // Both rooms serve.
+  CHECK(ping(asker).connection == "asker/asker");
+  CHECK(ping(callee).connection == "callee/callee");
+  CHECK(asker->isOpen());
+  CHECK(callee->isOpen());
+}

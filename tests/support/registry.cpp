@@ -10,6 +10,10 @@
 ROOMS_MODULE([] {
     rooms::Registry reg;
     reg.add<chat::Chat>(chat::handlers());
-    reg.add<probe::Probe>(probe::handlers());
+    // A small inbound budget, so the end-to-end flood test is quick: 50
+    // frames/s with a burst of 100 per connection (the chat room keeps the
+    // defaults). Native tests send fewer than 100 frames on one connection
+    // between clock moves.
+    reg.add<probe::Probe>(probe::handlers(), {.inboundFramesPerSecond = 50, .inboundFrameBurst = 100});
     return reg;
 }());

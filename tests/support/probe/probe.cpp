@@ -111,11 +111,24 @@ Task<Status> onKick(Ctx& ctx, const Kick& k) {
   co_return target->close(static_cast<std::uint32_t>(k.code), k.reason);
 }
 
+Task<Status> onRelay(Ctx& ctx, const Relay& r) {
+  auto* conn = ctx.connection();
+  // A named event, not a temporary inside the co_await (see SiblingRoom).
+  const Event trapIt = Trap{r.kind};
+  auto sent = co_await ctx.room<Probe>().send(r.roomId, trapIt);
+  Relayed out{"ok", "", conn ? std::string(conn->id()) : ""};
+  if (!sent) {
+    out.outcome = std::string(rooms::tagOf(sent.error()));
+    out.message = rooms::describe(sent.error());
+  }
+  co_return ctx.broadcast(out);
+}
+
 // Every event is counted, then handled by its type.
 Task<Status> onEvent(Ctx& ctx, const Event& ev) {
   ROOMS_TRY(count(ctx));
   static const auto handle = rooms::dispatch(onPing, onFail, onTrap, onSchedule, onCancel, onFailAlarms, onPurge,
-                                             onGrow, onAskChat, onAskMissing, onKick);
+                                             onGrow, onAskChat, onAskMissing, onKick, onRelay);
   co_return co_await handle(ctx, ev);
 }
 

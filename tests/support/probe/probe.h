@@ -1,7 +1,7 @@
 // The probe room: a room type for tests of what the chat example does not
 // exercise: alarms and their retries, purge, sibling calls, handler errors
 // and onError, attachment caps, server-side closes, and (in the Wasm build)
-// deliberate traps for crash-recovery tests. Registered by the test builds
+// deliberate traps for crash-recovery tests, also behind a sibling call. Registered by the test builds
 // only (tests/support/registry.cpp); not for production use.
 #pragma once
 
@@ -51,7 +51,12 @@ struct AskMissing {};
 ROOMS_TAGGED(AskMissing)
 struct Kick { std::string id; std::int32_t code = 4000; std::string reason; };
 ROOMS_TAGGED(Kick, id, code, reason)
-using Event = std::variant<Ping, Fail, Trap, Schedule, Cancel, FailAlarms, Purge, Grow, AskChat, AskMissing, Kick>;
+// Sends Trap{kind} to the probe room `roomId` (a sibling call) and
+// broadcasts Relayed with the outcome.
+struct Relay { std::string roomId; rooms::OneOf<"abort", "unreachable", "oob", "throw"> kind; };
+ROOMS_TAGGED(Relay, roomId, kind)
+using Event =
+    std::variant<Ping, Fail, Trap, Schedule, Cancel, FailAlarms, Purge, Grow, AskChat, AskMissing, Kick, Relay>;
 
 // Outbound.
 struct Pong {
@@ -76,7 +81,13 @@ struct ChatSeen {
 ROOMS_TAGGED(ChatSeen, messageCount, asker)
 struct GrowResult { std::string outcome; };  // "ok" or the error's _tag
 ROOMS_TAGGED(GrowResult, outcome)
-using Broadcast = std::variant<Pong, AlarmRan, ErrorSeen, ChatSeen, GrowResult>;
+struct Relayed {
+  std::string outcome;  // "ok" or the _tag of the error the call returned
+  std::string message;  // the error's message, "" when ok
+  std::string asker;    // the sender's id, read after the call returned
+};
+ROOMS_TAGGED(Relayed, outcome, message, asker)
+using Broadcast = std::variant<Pong, AlarmRan, ErrorSeen, ChatSeen, GrowResult, Relayed>;
 
 using Probe = rooms::Room<"probe", State, Connection, Event, Broadcast>;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace rooms {
@@ -21,6 +22,32 @@ inline constexpr std::size_t kMaxIdLength = kMaxTagLength - kIdTagPrefix.size();
 // Cloudflare: at most 32,768 hibernatable WebSockets per Durable Object.
 inline constexpr std::size_t kMaxSocketsPerRoom = 32768;
 
+// Budgets (RoomOptions below). A Durable Object sees nothing of a socket's
+// outgoing backlog (workerd has no bufferedAmount, and send() never blocks),
+// so a slow reader cannot be detected; what the core bounds instead is the
+// amplification: how much one connection may send in, and how many bytes a
+// room may hand the platform to send out, per second. The defaults sit far
+// above a chat user (a few frames a second) and above the project's
+// benchmark, whose busiest socket sends ~1,250 frames/s of ~30 bytes and
+// whose busiest room sends ~9 MB/s of frames on the build machine.
+//
+// Per connection, inbound: frames per second and a burst of frames ...
+inline constexpr std::uint32_t kDefaultInboundFramesPerSecond = 2000;
+inline constexpr std::uint32_t kDefaultInboundFrameBurst = 10000;
+// ... and bytes per second with a burst (at least 8 frames of the default
+// 1 MiB maxFrameBytes back to back).
+inline constexpr std::size_t kDefaultInboundBytesPerSecond = std::size_t(2) << 20;
+inline constexpr std::size_t kDefaultInboundByteBurst = std::size_t(8) << 20;
+// Per room, outbound: frame bytes × recipients per second, for every frame
+// the room sends (broadcasts and single sends); at most one second's worth
+// at once.
+inline constexpr std::size_t kDefaultOutboundBytesPerSecond = std::size_t(64) << 20;
+
+// A connection over its inbound budget is closed with this code (RFC 6455
+// "policy violation") and reason; its onClose runs as for any close.
+inline constexpr std::uint32_t kCloseOverBudget = 1008;
+inline constexpr std::string_view kOverBudgetReason = "inbound rate limit exceeded";
+
 // Per room type, configurable.
 struct RoomOptions {
   // Cap on the encoded per-connection state. 2 KiB is the documented
@@ -30,6 +57,25 @@ struct RoomOptions {
   std::size_t maxFrameBytes = 1 << 20;
   // Unknown keys in inbound objects: dropped (default) or refused.
   bool rejectUnknownKeys = false;
+
+  // Budgets, 0 = unlimited. Token buckets, in memory only: they start full
+  // when a connection is accepted and again after every wake. Time is the
+  // platform's clock (Host::now()); on Cloudflare Date.now() advances only
+  // between I/O, which per-second buckets do not mind.
+  //
+  // Per connection, checked before a frame is decoded: a connection over
+  // either bucket is closed with kCloseOverBudget (1008, kOverBudgetReason)
+  // and the frame is dropped. A burst of 0 holds one second's worth; keep
+  // the byte burst at or above maxFrameBytes, or a frame that long can never
+  // pass.
+  std::uint32_t inboundFramesPerSecond = kDefaultInboundFramesPerSecond;
+  std::uint32_t inboundFrameBurst = kDefaultInboundFrameBurst;
+  std::size_t inboundBytesPerSecond = kDefaultInboundBytesPerSecond;
+  std::size_t inboundByteBurst = kDefaultInboundByteBurst;
+  // Per room: a broadcast or send whose bytes × recipients exceed what is
+  // left of this second's budget is not sent; the call returns a RoomError
+  // quoting the limit and the value, and the room logs a warning.
+  std::size_t outboundBytesPerSecond = kDefaultOutboundBytesPerSecond;
 };
 
 // Storage keys the core owns.

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "rooms/runtime/budget.h"
 #include "rooms/runtime/connection_table.h"
 
 namespace rooms {
@@ -61,7 +62,8 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
         host_(host),
         registry_(registry),
         decoder_(CodecLimits{options.maxFrameBytes},
-                 DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}) {}
+                 DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}),
+        outbound_(static_cast<double>(options.outboundBytesPerSecond), 0) {}
   ~RoomInstance() override { flights_.clear(); }
 
   std::string_view name() const override { return R::name; }
@@ -150,6 +152,31 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   void reply(std::uint32_t req, const Error& e) { out_->reply(req, false, tagOf(e), errorToJson(e)); }
   void replyOk(std::uint32_t req, std::string_view payload = "") { out_->reply(req, true, "", payload); }
   void logError(std::string_view what) { out_->log(LogLevel::Error, what); }
+  // Logs what `text()` returns unless a warning of `kind` was logged in the
+  // last LogLimiter::kWindowMs; the text is only built when it is logged.
+  template <class F>
+  void logLimited(LogKind kind, LogLevel level, F&& text) {
+    std::string note;
+    if (!logs_.admit(kind, host_.now(), note)) return;
+    out_->log(level, text() + note);
+  }
+
+  // Budgets
+  InboundBudget freshInbound() const;
+  InboundBudget& inboundOf(std::uint32_t slot);
+  // Charges bytes × n to the room's outbound budget; the refusal when it
+  // lacks them.
+  Status chargeOutbound(std::size_t bytes, std::size_t n);
+  // The start of chargeOutbound's refusals.
+  std::string outboundRefusalPrefix() const {
+    return "room " + std::string(R::name) + "/" + id_ + " is over its outbound budget: ";
+  }
+  // Whether `e` is a refusal of chargeOutbound (logged already, rate-limited)
+  // that a handler passed on.
+  bool isOutboundRefusal(const Error& e) const {
+    auto* r = std::get_if<RoomError>(&e);
+    return r && refusedOutbound_ && r->message.rfind(outboundRefusalPrefix(), 0) == 0;
+  }
   struct Crossing;
 
   std::shared_ptr<const Handlers<R>> handlers_;
@@ -164,6 +191,12 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   bool connectionsLoaded_ = false;                  // the table was read from the host this wake
   ConnectionTable<Conn> table_;
   RecipientScratch scratch_;                        // for broadcasts
+  // Inbound budget by slot; reset when a slot is given to a new connection.
+  // After a wake the vector is new, so every bucket starts full.
+  std::vector<InboundBudget> inbound_;
+  TokenBucket outbound_;                            // bytes × recipients
+  bool refusedOutbound_ = false;                    // chargeOutbound refused once
+  LogLimiter logs_;
 
   bool stateLoaded_ = false;
   std::optional<State> state_;
@@ -193,8 +226,9 @@ const typename R::Connection& Connection<R>::state() {
     std::string raw = room_->host_.loadAttachment(slot_);
     Decoder d(CodecLimits{raw.size() + 1});
     if (auto err = d.decode(raw, *state_)) {
-      room_->logError("attachment of connection " + id_ + " does not match the connection schema: " +
-                      describe(*err));
+      room_->logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
+        return "attachment of connection " + id_ + " does not match the connection schema: " + describe(*err);
+      });
     }
   }
   return *state_;
@@ -384,7 +418,10 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   if (!bytes) return RoomValidationError{"$", "a broadcast with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   BroadcastError failed;
   auto [slots, n] = selectRecipients(opts, table_, scratch_, failed);
-  if (n > 0) out_->frame(*bytes, slots, n);
+  if (n > 0) {
+    if (Status s = chargeOutbound(bytes->size(), n); !s) return s;
+    out_->frame(*bytes, slots, n);
+  }
   if (!failed.failures.empty()) return failed;
   return {};
 }
@@ -394,6 +431,7 @@ Status RoomInstance<R>::sendTo(Conn& c, const typename R::Broadcast& msg) {
   if (!c.open_) return SendError{c.id_, "connection is not open"};
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a message with a JSON form", "NaN, infinity or invalid UTF-8", {}};
+  if (Status s = chargeOutbound(bytes->size(), 1); !s) return s;
   out_->frame(*bytes, &c.slot_, 1);
   return {};
 }
@@ -407,6 +445,36 @@ Status RoomInstance<R>::setStateOf(Conn& c, typename R::Connection s) {
   if (c.open_) out_->attach(c.slot_, *bytes);
   c.state_ = std::move(s);
   return {};
+}
+
+template <class R>
+InboundBudget RoomInstance<R>::freshInbound() const {
+  return {TokenBucket(options_.inboundFramesPerSecond, options_.inboundFrameBurst),
+          TokenBucket(static_cast<double>(options_.inboundBytesPerSecond),
+                      static_cast<double>(options_.inboundByteBurst))};
+}
+
+template <class R>
+InboundBudget& RoomInstance<R>::inboundOf(std::uint32_t slot) {
+  // Grows only when a slot beyond every earlier one sends its first frame.
+  if (slot >= inbound_.size()) inbound_.resize(std::max<std::size_t>(slot + 1, table_.slotCount()), freshInbound());
+  return inbound_[slot];
+}
+
+template <class R>
+Status RoomInstance<R>::chargeOutbound(std::size_t bytes, std::size_t n) {
+  if (outbound_.unlimited()) return {};
+  double cost = static_cast<double>(bytes) * static_cast<double>(n);
+  double now = host_.now();
+  if (outbound_.take(cost, now)) return {};
+  auto g = [](double v) { return LogLimiter::grouped(static_cast<std::uint64_t>(v)); };
+  std::string why = outboundRefusalPrefix() + "a frame of " +
+                    g(static_cast<double>(bytes)) + " bytes to " + g(static_cast<double>(n)) +
+                    " recipient(s) is " + g(cost) + " bytes; " + g(outbound_.available(now)) + " of the " +
+                    g(outbound_.rate()) + " bytes per second (outboundBytesPerSecond) are left; not sent";
+  logLimited(LogKind::OutboundBudget, LogLevel::Warn, [&] { return why; });
+  refusedOutbound_ = true;
+  return RoomError{std::move(why)};
 }
 
 template <class R>
@@ -542,7 +610,8 @@ Task<Status> RoomInstance<R>::runChannel(Flight& f) {
   if (task) s = co_await guarded(std::move(task), phase);
   if (!s.ok() && !isPurge(s) && onError && *onError) {
     Status handled = co_await guarded((*onError)(*f.ctx, s.error()), phase + " onError");
-    if (!handled.ok() && !isPurge(handled)) logError(phase + " onError failed: " + describe(handled.error()));
+    if (!handled.ok() && !isPurge(handled) && !isOutboundRefusal(handled.error()))
+      logError(phase + " onError failed: " + describe(handled.error()));
   }
   co_return s;
 }
@@ -569,7 +638,9 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
     failure = std::holds_alternative<RoomExecutionError>(s.error())
                   ? s.error()
                   : Error(RoomExecutionError{phaseName(f->phase), std::string(tagOf(s.error())) + ": " + describe(s.error())});
-    logError(describe(*failure));
+    // A refusal of the outbound budget that the handler passed on was
+    // logged already, rate-limited; every other failure is logged.
+    if (!isOutboundRefusal(s.error())) logError(describe(*failure));
   }
   switch (f->phase) {
     case Phase::Connect: {
@@ -659,6 +730,7 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   }
 
   std::uint32_t slot = table_.allocate();
+  inboundOf(slot) = freshInbound();
   auto c = std::make_unique<Conn>();
   c->room_ = this;
   c->slot_ = slot;
@@ -693,6 +765,19 @@ void RoomInstance<R>::message(std::uint32_t slot, std::string_view frame, bool b
   Crossing x(*this, out);
   Conn* c = bySlot(slot);
   if (!c || !c->open_) return;  // a socket we already closed, or unknown
+  // The inbound budget, before any decoding.
+  if (InboundBudget& budget = inboundOf(slot); !budget.unlimited() && !budget.admit(frame.size(), host_.now())) {
+    logLimited(LogKind::InboundBudget, LogLevel::Warn, [&] {
+      return "connection " + c->id_ + " is over its inbound budget (" +
+             LogLimiter::grouped(options_.inboundFramesPerSecond) + " frames/s, burst " +
+             LogLimiter::grouped(options_.inboundFrameBurst) + "; " +
+             LogLimiter::grouped(options_.inboundBytesPerSecond) + " bytes/s, burst " +
+             LogLimiter::grouped(options_.inboundByteBurst) + "; this frame " + LogLimiter::grouped(frame.size()) +
+             " bytes): closed with " + std::to_string(kCloseOverBudget);
+    });
+    (void)closeConn(*c, kCloseOverBudget, kOverBudgetReason);
+    return;
+  }
   Flight* f;
   std::optional<RoomValidationError> err;
   typename R::Event ev;
@@ -703,7 +788,9 @@ void RoomInstance<R>::message(std::uint32_t slot, std::string_view frame, bool b
   }
   if (err) {
     if (!handlers_->onDecodeError) {
-      out.log(LogLevel::Warn, "connection " + c->id_ + " sent a frame that failed the event schema: " + describe(*err));
+      logLimited(LogKind::BadFrame, LogLevel::Warn, [&] {
+        return "connection " + c->id_ + " sent a frame that failed the event schema: " + describe(*err);
+      });
       return;
     }
     f = &newFlight(Phase::DecodeError, std::nullopt, c);
