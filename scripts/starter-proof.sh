@@ -40,7 +40,7 @@ say "copied templates/starter to $tmp"
 before=$(git status --porcelain --untracked-files=all -- . ':!dist' ':!build' | sha1sum)
 start=$(date +%s.%N)
 (cd "$tmp" && DURABLE_ROOMS_DIR="$here" npm test)
-cold=$(echo "$(date +%s.%N) - $start" | bc)
+cold=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 unchanged() {
   [ "$before" = "$(git status --porcelain --untracked-files=all -- . ':!dist' ':!build' | sha1sum)" ] \
     || die "the starter's build changed files of this checkout"
@@ -55,6 +55,6 @@ fi
 touch "$tmp/rooms/counter.cpp"
 start=$(date +%s.%N)
 (cd "$tmp" && DURABLE_ROOMS_DIR="$here" bash scripts/build.sh >/dev/null)
-one=$(echo "$(date +%s.%N) - $start" | bc)
+one=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 unchanged
 printf '[starter] cold build + test: %.0f s; rebuild after touching rooms/counter.cpp: %.0f s\n' "$cold" "$one"
