@@ -46,6 +46,39 @@ unchanged() {
     || die "the starter's build changed files of this checkout"
 }
 unchanged
+
+# The two other ways a project gets durable-rooms, configured (natively and
+# with Emscripten) in a bare copy of the starter: find_package after
+# `cmake --install` of this checkout, and FetchContent from this checkout's
+# git repository at HEAD. Configuring runs durable_rooms_add_module and
+# generates every target; the build itself is the one proved above.
+routes() {
+  local bare="$tmp/routes" prefix="$tmp/prefix"
+  mkdir -p "$bare"
+  (cd templates/starter && cp -r CMakeLists.txt rooms tests "$bare/")
+  cmake --install build/native --prefix "$prefix" >/dev/null || die "cmake --install build/native failed"
+  local how dir
+  for how in find_package fetchcontent; do
+    for dir in native wasm; do
+      local args=(-S "$bare" -B "$bare/build-$how-$dir" -DDURABLE_ROOMS_DIR=)
+      if [ "$how" = find_package ]; then args+=(-DCMAKE_PREFIX_PATH="$prefix")
+      else args+=(-DDURABLE_ROOMS_GIT_REPOSITORY="$here" -DDURABLE_ROOMS_GIT_TAG="$(git rev-parse HEAD)"); fi
+      local log="$bare/configure-$how-$dir.log"
+      if [ "$dir" = native ]; then env -u DURABLE_ROOMS_DIR cmake "${args[@]}" >"$log" 2>&1 || { cat "$log" >&2; die "$how ($dir) did not configure"; }
+      else env -u DURABLE_ROOMS_DIR emcmake cmake "${args[@]}" >"$log" 2>&1 || { cat "$log" >&2; die "$how ($dir) did not configure"; }; fi
+      if [ "$how" = find_package ]; then
+        grep -q "^durable_rooms_DIR:PATH=$prefix/" "$bare/build-$how-$dir/CMakeCache.txt" \
+          || die "find_package ($dir) did not find the installed package under $prefix"
+      else
+        [ -f "$bare/build-$how-$dir/_deps/durable_rooms-src/cmake/DurableRooms.cmake" ] \
+          || die "FetchContent ($dir) did not fetch durable-rooms"
+      fi
+    done
+    say "$how: the starter configures natively and with Emscripten"
+  done
+}
+routes
+
 if [ "$MEASURE" = 0 ]; then
   printf '[starter] build + test: %.0f s\n' "$cold"
   exit 0
