@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { workerdPids } from "../../tests/e2e/server.mjs";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const BUNDLE = path.join(root, "dist/bench-bundle");
@@ -61,27 +62,9 @@ export async function startBenchServer({ log = false, inspectorPort } = {}) {
   return { mf, url: url.toString().replace(/\/$/, ""), workerdPids: pids, storage: persist, close };
 }
 
-// workerd processes that are descendants of this process.
-export function workerdPids() {
-  const parent = new Map();
-  const comm = new Map();
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      comm.set(Number(d), stat.slice(stat.indexOf("(") + 1, close));
-      parent.set(Number(d), Number(stat.slice(close + 2).split(" ")[1]));
-    } catch {
-      // Gone.
-    }
-  }
-  const mine = (pid) => {
-    for (let p = parent.get(pid); p; p = parent.get(p)) if (p === process.pid) return true;
-    return false;
-  };
-  return [...comm].filter(([pid, c]) => c === "workerd" && mine(pid)).map(([pid]) => pid);
-}
+// workerd processes that are descendants of this process (the e2e server's
+// scan of /proc), re-exported for the bench scripts.
+export { workerdPids };
 
 // CPU seconds (user + system) a process has used so far, from /proc.
 export function cpuSeconds(pid) {
