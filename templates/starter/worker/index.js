@@ -1,3 +1,4 @@
+// @ts-check
 // The worker: routes to the counter rooms.
 //
 //   GET  /ws/counter/:room?user=U        WebSocket upgrade (frames: {"_tag":"Add","by":1}, {"_tag":"Reset"})
