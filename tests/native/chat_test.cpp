@@ -123,6 +123,19 @@ TEST_CASE("chat: Say counts the message and reaches everyone, the sender include
   CHECK(roomState(rt)->messageCount == 2);
 }
 
+TEST_CASE("chat: a Say reads the platform's clock once, whatever uses it") {
+  // The inbound budget, the outbound budget and the handler's two ctx.now()
+  // (initialise, the Message's ts) share one reading per event: on Cloudflare
+  // each reading is a call out of the Wasm core.
+  InMemoryRuntime rt(app::registry());
+  auto* alice = join(rt, "alice");
+  join(rt, "bob");
+  const std::size_t before = rt.clockReads();
+  alice->receive(chat::Event{chat::Say{"hi"}});
+  CHECK(rt.clockReads() == before + 1);
+  CHECK(alice->receivedAs<chat::Broadcast>().size() >= 1);
+}
+
 TEST_CASE("chat: a direct send broadcasts a Message from \"system\"") {
   InMemoryRuntime rt(app::registry());
   auto* alice = join(rt, "alice");

@@ -143,6 +143,8 @@ class InMemoryRuntime {
   std::optional<std::string> stored(std::string_view name, std::string_view id, std::string_view key);
   // Attachment reads since the last hibernate, across all rooms.
   std::size_t attachmentLoads() const { return attachmentLoads_; }
+  // Clock reads (Host::now) across all rooms: each is a call out of the core.
+  std::size_t clockReads() const { return clockReads_; }
   const std::vector<std::string>& logs() const { return logs_; }
   // Sibling calls applied (Call effects), across all rooms.
   std::size_t siblingCalls() const { return siblingCalls_; }
@@ -182,6 +184,7 @@ class InMemoryRuntime {
   };
   std::vector<PendingClose> pendingCloses_;
   std::size_t attachmentLoads_ = 0;
+  std::size_t clockReads_ = 0;
   std::size_t siblingCalls_ = 0;
   struct HeldCall {
     Instance* inst;
@@ -211,7 +214,10 @@ struct Instance final : Host {
   // Client ends whose slot was reused; kept so tests' pointers stay valid.
   std::vector<std::unique_ptr<TestConnection>> closedSockets;
 
-  double now() override { return rt->now_; }
+  double now() override {
+    ++rt->clockReads_;
+    return rt->now_;
+  }
   std::string randomId() override { return "conn-" + std::to_string(rt->nextId_++); }
   std::optional<std::string> load(std::string_view key) override {
     auto it = storage.find(key);

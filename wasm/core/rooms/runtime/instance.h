@@ -157,7 +157,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   template <class F>
   void logLimited(LogKind kind, LogLevel level, F&& text) {
     std::string note;
-    if (!logs_.admit(kind, host_.now(), note)) return;
+    if (!logs_.admit(kind, nowMs(), note)) return;
     out_->log(level, text() + note);
   }
 
@@ -197,6 +197,20 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   TokenBucket outbound_;                            // bytes × recipients
   bool refusedOutbound_ = false;                    // chargeOutbound refused once
   LogLimiter logs_;
+  // The platform's clock, read once per crossing: the budgets, the log
+  // limiter and ctx.now() of one event share one reading (on Cloudflare the
+  // clock does not move during an event anyway), so a frame costs one call
+  // out of the core for the time, not one per use.
+  double clock_ = 0;
+  bool clockRead_ = false;
+  double nowMs() {
+    if (!out_) return host_.now();  // outside a crossing: nothing to share
+    if (!clockRead_) {
+      clock_ = host_.now();
+      clockRead_ = true;
+    }
+    return clock_;
+  }
 
   bool stateLoaded_ = false;
   std::optional<State> state_;
@@ -330,7 +344,7 @@ std::optional<std::string> RoomCtx<R>::env(std::string_view key) const {
 }
 template <class R>
 Timestamp RoomCtx<R>::now() const {
-  return fromEpochMs(static_cast<std::int64_t>(std::llround(room_->host_.now())));
+  return fromEpochMs(static_cast<std::int64_t>(std::llround(room_->nowMs())));
 }
 
 // ---- Registry -----------------------------------------------------------------
@@ -374,7 +388,10 @@ template <class R>
 struct RoomInstance<R>::Crossing {
   RoomInstance& r;
   Crossing(RoomInstance& room, EffectBatch& out) : r(room) { r.out_ = &out; }
-  ~Crossing() { r.out_ = nullptr; }
+  ~Crossing() {
+    r.out_ = nullptr;
+    r.clockRead_ = false;
+  }
 };
 
 template <class R>
@@ -465,7 +482,7 @@ template <class R>
 Status RoomInstance<R>::chargeOutbound(std::size_t bytes, std::size_t n) {
   if (outbound_.unlimited()) return {};
   double cost = static_cast<double>(bytes) * static_cast<double>(n);
-  double now = host_.now();
+  double now = nowMs();
   if (outbound_.take(cost, now)) return {};
   auto g = [](double v) { return LogLimiter::grouped(static_cast<std::uint64_t>(v)); };
   std::string why = outboundRefusalPrefix() + "a frame of " +
@@ -766,7 +783,7 @@ void RoomInstance<R>::message(std::uint32_t slot, std::string_view frame, bool b
   Conn* c = bySlot(slot);
   if (!c || !c->open_) return;  // a socket we already closed, or unknown
   // The inbound budget, before any decoding.
-  if (InboundBudget& budget = inboundOf(slot); !budget.unlimited() && !budget.admit(frame.size(), host_.now())) {
+  if (InboundBudget& budget = inboundOf(slot); !budget.unlimited() && !budget.admit(frame.size(), nowMs())) {
     logLimited(LogKind::InboundBudget, LogLevel::Warn, [&] {
       return "connection " + c->id_ + " is over its inbound budget (" +
              LogLimiter::grouped(options_.inboundFramesPerSecond) + " frames/s, burst " +
