@@ -17,7 +17,8 @@ ensure_debian_packages \
   node-acorn=/usr/share/nodejs/acorn \
   clang=/usr/bin/clang++ \
   libboost1.81-dev=/usr/include/boost/describe.hpp \
-  libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
+  libclang-rt-14-dev=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a \
+  chromium=/usr/bin/chromium
 say "Debian packages present"
 
 command -v node >/dev/null || die "node is missing; install Node.js 20 (nodesource) first"
