@@ -1,6 +1,8 @@
 // The chat example: the spec's chat room behind HTTP routes.
 //
 //   GET  /                                  the chat page
+//   GET  /client.js                         the browser client (shim/browser/client.js,
+//                                           a static asset: wrangler.jsonc "assets")
 //   GET  /ws/chat/:roomId?userId=U          WebSocket upgrade (id U, tag user:U)
 //   POST /api/chat/:roomId/say {"text"}     a Message from "system"
 //   GET  /api/chat/:roomId/state            the room state, or null

@@ -78,6 +78,8 @@ export class RoomClient {
     this.#random = options.random ?? Math.random;
     this.#hb = options.heartbeat === false ? null : { ...DEFAULTS.heartbeat, ...(options.heartbeat === true ? {} : options.heartbeat) };
     this.#seq = Number.isSafeInteger(options.seq) ? options.seq : null;
+    // A URL that cannot be parsed is the caller's mistake: thrown here, not retried.
+    if (typeof url !== "function") this.#url();
     this.#open();
   }
 

@@ -419,7 +419,9 @@ test("validate (ajv with the generated JSON Schema): invalid broadcasts go to er
   assert.ok(Array.isArray(invalid[0].errors) && invalid[0].errors.length > 0, "ajv's errors ride along");
 });
 
-test("no WebSocket implementation: a TypeError naming the option", () => {
+test("a URL that does not parse throws at connect(); no WebSocket implementation: a TypeError naming the option", () => {
+  assert.throws(() => connect("/ws/chat/r", { WebSocket: FakeSocket }), TypeError, "a relative URL without a page");
+  assert.equal(FakeSocket.instances.length, 0);
   const saved = globalThis.WebSocket;
   try {
     delete globalThis.WebSocket;
