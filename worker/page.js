@@ -81,7 +81,9 @@ $("join").onsubmit = (ev) => {
   me = $("user").value.trim();
   $("log").textContent = "";
   $("online").textContent = "";
-  room = connect("/ws/chat/" + encodeURIComponent(name) + "?userId=" + encodeURIComponent(me));
+  // At most 50 messages wait while offline: the chat room's inbound burst is
+  // 60 frames, so flushing them on reconnect stays within it.
+  room = connect("/ws/chat/" + encodeURIComponent(name) + "?userId=" + encodeURIComponent(me), { bufferSize: 50 });
   window.room = room; // for the console
   showStatus(room.status);
   room.on("status", showStatus);

@@ -13,8 +13,10 @@ import { startServer } from "../e2e/server.mjs";
 import { startProxy } from "./proxy.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const WAIT_MS = 10_000;
-const TEST = { timeout: 30_000 };
+// Generous: npm test runs this beside the e2e suite and a sanitizer build on
+// 2 cores, where one page's join can take seconds.
+const WAIT_MS = 20_000;
+const TEST = { timeout: 90_000 };
 
 let server;
 let proxy;
@@ -73,7 +75,8 @@ async function waitMessages(page, expected) {
       { timeout: WAIT_MS },
     );
   } catch (e) {
-    throw new Error(`${e.message}\nwanted ${JSON.stringify(expected)}\nshown ${JSON.stringify(await messages(page))}`);
+    const log = await page.$$eval("#log > div", (els) => els.map((d) => d.textContent));
+    throw new Error(`${e.message}\nwanted ${JSON.stringify(expected)}\nthe log: ${JSON.stringify(log)}`);
   }
 }
 
