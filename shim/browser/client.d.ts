@@ -48,7 +48,7 @@ export type ClientError =
   | { _tag: "SendBufferFull"; message: string; limit: number; event: unknown }
   | { _tag: "ClientClosed"; message: string; event: unknown }
   | { _tag: "ConnectError"; message: string }
-  /** The room dropped a frame of ours (its inbound limit, `drop` policy). */
+  /** The room dropped a frame of ours (its inbound limit, `drop` policy); sends wait in the buffer for retryAfterMs. */
   | { _tag: "RateLimitError"; message: string; limit: "frames" | "bytes" | "room"; retryAfterMs: number }
   /** A resume reached back before the room's buffer: frames were missed; reload what you show. */
   | { _tag: "ResyncRequired"; message: string; seq: number };

@@ -57,6 +57,7 @@ export class RoomClient {
   #reconnectTimer = null;
   #pingTimer = null;
   #deadlineTimer = null;
+  #holdTimer = null;
   #buffer = [];
   #seq;
   #self = null;
@@ -121,7 +122,7 @@ export class RoomClient {
       this.#emit("error", { _tag: "ClientClosed", message: "send() after close()", event });
       return false;
     }
-    if (this.#ws?.readyState === OPEN && this.#buffer.length === 0) {
+    if (this.#ws?.readyState === OPEN && this.#buffer.length === 0 && this.#holdTimer === null) {
       this.#ws.send(text);
       return true;
     }
@@ -162,6 +163,8 @@ export class RoomClient {
   close(code = 1000, reason = "") {
     if (this.#status === "closed") return;
     this.#stopTimers();
+    if (this.#holdTimer !== null) this.#timers.clear(this.#holdTimer);
+    this.#holdTimer = null;
     this.#buffer = [];
     const ws = this.#ws;
     this.#ws = null;
@@ -195,15 +198,22 @@ export class RoomClient {
       this.#attempt = 0;
       this.#setStatus("open");
       this.#armPing();
-      const queued = this.#buffer;
-      this.#buffer = [];
-      for (const text of queued) ws.send(text);
+      this.#flush();
       this.#emit("open", { reconnected });
     };
     ws.onmessage = (ev) => this.#receive(ev.data);
     ws.onclose = (ev) => this.#lost(ws, { code: ev.code, reason: ev.reason });
     // An error is followed by close; nothing to do here but stay quiet.
     ws.onerror = () => {};
+  }
+
+  // Sends what waits, unless the room asked for a pause (RateLimitError).
+  #flush() {
+    const ws = this.#ws;
+    if (ws?.readyState !== OPEN || this.#holdTimer !== null) return;
+    const queued = this.#buffer;
+    this.#buffer = [];
+    for (const text of queued) ws.send(text);
   }
 
   #url() {
@@ -335,6 +345,13 @@ export class RoomClient {
         this.#applyDiff(f.joins ?? {}, f.leaves ?? {});
         break;
       case "RateLimitError":
+        // The room drops what we send for retryAfterMs: hold sends until then.
+        if (Number.isFinite(f.retryAfterMs) && f.retryAfterMs > 0 && this.#holdTimer === null) {
+          this.#holdTimer = this.#timers.set(() => {
+            this.#holdTimer = null;
+            this.#flush();
+          }, f.retryAfterMs);
+        }
         this.#emit("error", { _tag: "RateLimitError", message: `over the room's inbound ${f.limit} limit; retry after ${f.retryAfterMs} ms`, limit: f.limit, retryAfterMs: f.retryAfterMs });
         break;
       case "ResyncRequired":

@@ -265,14 +265,24 @@ test("ResyncRequired: reported as an error and a runtime frame; the next resume 
   assert.equal(new URL(FakeSocket.last.url).searchParams.get("resume"), "900");
 });
 
-test("RateLimitError goes to error and runtime handlers, never to broadcast handlers", () => {
-  const { events } = setup();
+test("RateLimitError goes to error and runtime handlers, never to broadcast handlers; sends wait out retryAfterMs", () => {
+  const { client, clock, events } = setup();
   FakeSocket.last.open();
   FakeSocket.last.receive('{"$rooms":"RateLimitError","limit":"frames","retryAfterMs":250}');
   const [err] = events("error")[0];
   assert.deepEqual([err._tag, err.limit, err.retryAfterMs], ["RateLimitError", "frames", 250]);
   assert.deepEqual(events("runtime")[0][0], { $rooms: "RateLimitError", limit: "frames", retryAfterMs: 250 });
   assert.deepEqual(events("message"), []);
+  // The room would drop these: they wait in the buffer, in order.
+  assert.equal(client.send({ _tag: "Say", text: "a" }), true);
+  assert.equal(client.send({ _tag: "Say", text: "b" }), true);
+  assert.equal(client.buffered, 2);
+  clock.advance(249);
+  assert.deepEqual(FakeSocket.last.sent, []);
+  clock.advance(1);
+  assert.deepEqual(FakeSocket.last.sent.map((t) => JSON.parse(t).text), ["a", "b"]);
+  client.send({ _tag: "Say", text: "c" });
+  assert.equal(FakeSocket.last.sent.length, 3, "sent at once after the pause");
 });
 
 // ---- coalesced frames ---------------------------------------------------------
