@@ -24,6 +24,8 @@ type BroadcastOf<S> = S extends { broadcast: infer B } ? B : never;
 /** The presence meta of a room (unknown until the generated types declare one). */
 export type PresenceMetaOf<S> = S extends { presence: infer P } ? P : unknown;
 type TagOf<B> = B extends { readonly _tag: infer T extends string } ? T : never;
+// The broadcast of tag T (an untyped room's `_tag: string` frames stay whole).
+type ByTag<B, T> = [Extract<B, { readonly _tag: T }>] extends [never] ? B : Extract<B, { readonly _tag: T }>;
 
 /** One socket in presence: `ref` names it, `meta` is the room's projection of its connection state. */
 export interface PresenceEntry<M = unknown> {
@@ -135,7 +137,7 @@ export interface RoomClient<S = UntypedRooms[string]> {
   on(name: "presence", handler: (state: PresenceState<PresenceMetaOf<S>>) => void): () => void;
   on(name: "join" | "leave", handler: PresenceHandler<PresenceMetaOf<S>>): () => void;
   on(name: "message", handler: (frame: BroadcastOf<S>) => void): () => void;
-  on<T extends TagOf<BroadcastOf<S>>>(tag: T, handler: (frame: Extract<BroadcastOf<S>, { readonly _tag: T }>) => void): () => void;
+  on<T extends TagOf<BroadcastOf<S>>>(tag: T, handler: (frame: ByTag<BroadcastOf<S>, T>) => void): () => void;
   onJoin(handler: PresenceHandler<PresenceMetaOf<S>>): () => void;
   onLeave(handler: PresenceHandler<PresenceMetaOf<S>>): () => void;
   onRuntime(handler: (frame: RuntimeFrame<PresenceMetaOf<S>>) => void): () => void;

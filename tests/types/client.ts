@@ -53,6 +53,10 @@ export function uses() {
   const seq: number | null = room.lastSeq;
   const n: number = backoffDelay(3, { base: 100 }, () => 0.5) + DEFAULTS.bufferSize + DEFAULTS.heartbeat.interval;
   room.close(1000, "bye");
+  // Without the generated types: any tagged object, any tag.
+  const loose = connect("ws://x/");
+  loose.send({ _tag: "Anything", n: 1 });
+  loose.on("Whatever", (m) => void (m._tag satisfies string));
   void ok, off, seq, n, same;
 }
 
@@ -83,4 +87,6 @@ export function refusals() {
   connect<Rooms, "chat">("ws://x/", { heartbeat: { every: 1000 } });
   // @ts-expect-error: status is read-only
   room.status = "open";
+  // @ts-expect-error: even untyped, an event is a tagged object
+  connect("ws://x/").send("ping");
 }
