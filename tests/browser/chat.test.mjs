@@ -82,43 +82,42 @@ async function waitMessages(page, expected) {
 
 // The tests run side by side (each in its own room and browser contexts;
 // only the resume test's users are ever cut): the wall time is the slowest.
+// Chat, typing and markup share one pair of pages (fewer renderers on 2 cores).
 describe("the chat page", { concurrency: true }, () => {
-  it("two pages chat", TEST, async (t) => {
+  it("two pages", TEST, async (t) => {
     const room = uniqueRoom("two");
     const alice = await join(t, room, "alice");
     const bob = await join(t, room, "bob");
-    assert.equal(await alice.textContent("#status"), "connected");
-    await alice.waitForFunction(() => document.getElementById("log").textContent.includes("bob joined"), null, { timeout: WAIT_MS });
-    await say(alice, "hello bob");
-    await waitMessages(bob, ["alice: hello bob"]);
-    await say(bob, "hi alice");
-    await waitMessages(alice, ["alice: hello bob", "bob: hi alice"]);
-    assert.deepEqual(await messages(alice), ["alice: hello bob", "bob: hi alice"]);
-    assert.deepEqual(await messages(bob), ["alice: hello bob", "bob: hi alice"]);
-    assert.equal(await alice.inputValue("#text"), "", "the input is cleared once sent");
-  });
 
-  it("the typing indicator shows who types, to the others only", TEST, async (t) => {
-    const room = uniqueRoom("typing");
-    const alice = await join(t, room, "alice");
-    const bob = await join(t, room, "bob");
-    await bob.type("#text", "wri");
-    await alice.waitForFunction(() => document.getElementById("typing").textContent === "bob is typing…", null, { timeout: WAIT_MS });
-    assert.equal(await bob.textContent("#typing"), "", "not to the one typing");
-  });
+    await t.test("chat", async () => {
+      assert.equal(await alice.textContent("#status"), "connected");
+      await alice.waitForFunction(() => document.getElementById("log").textContent.includes("bob joined"), null, { timeout: WAIT_MS });
+      await say(alice, "hello bob");
+      await waitMessages(bob, ["alice: hello bob"]);
+      await say(bob, "hi alice");
+      await waitMessages(alice, ["alice: hello bob", "bob: hi alice"]);
+      assert.deepEqual(await messages(alice), ["alice: hello bob", "bob: hi alice"]);
+      assert.deepEqual(await messages(bob), ["alice: hello bob", "bob: hi alice"]);
+      assert.equal(await alice.inputValue("#text"), "", "the input is cleared once sent");
+    });
 
-  it("markup in a message shows as text", TEST, async (t) => {
-    const room = uniqueRoom("markup");
-    const alice = await join(t, room, "alice");
-    const bob = await join(t, room, "bob");
-    const markup = `<img src=x onerror="window.pwned=1"><b>bold</b><script>window.pwned=2</script>`;
-    await say(alice, markup);
-    await waitMessages(bob, [`alice: ${markup}`]);
-    await waitMessages(alice, [`alice: ${markup}`]);
-    for (const page of [alice, bob]) {
-      assert.equal(await page.$$eval("#log img, #log b, #log script", (els) => els.length), 0, "no element was made from it");
-      assert.equal(await page.evaluate(() => window.pwned), undefined);
-    }
+    await t.test("the typing indicator shows who types, to the others only", async () => {
+      await bob.type("#text", "wri");
+      await alice.waitForFunction(() => document.getElementById("typing").textContent === "bob is typing…", null, { timeout: WAIT_MS });
+      assert.equal(await bob.textContent("#typing"), "", "not to the one typing");
+      await bob.fill("#text", "");
+    });
+
+    await t.test("markup in a message shows as text", async () => {
+      const markup = `<img src=x onerror="window.pwned=1"><b>bold</b><script>window.pwned=2</script>`;
+      await say(alice, markup);
+      await waitMessages(bob, [`alice: ${markup}`]);
+      await waitMessages(alice, [`alice: ${markup}`]);
+      for (const page of [alice, bob]) {
+        assert.equal(await page.$$eval("#log img, #log b, #log script", (els) => els.length), 0, "no element was made from it");
+        assert.equal(await page.evaluate(() => window.pwned), undefined);
+      }
+    });
   });
 
   // The online list renders the client's presence state (the room's Presence
