@@ -10,52 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include "rooms/rooms.h"
+#include "probe/cursors.h"
 #include "rooms/testing.h"
-
-namespace cursors {
-
-struct State { std::int64_t moves = 0; };
-ROOMS_STRUCT(State, moves)
-struct Connection { std::string userId; };
-ROOMS_STRUCT(Connection, userId)
-
-struct Move { std::int64_t x = 0, y = 0; };
-ROOMS_TAGGED(Move, x, y)
-struct Say { std::string text; };
-ROOMS_TAGGED(Say, text)
-struct Bye {};
-ROOMS_TAGGED(Bye)
-using Event = std::variant<Move, Say, Bye>;
-
-struct Cursor { std::string userId; std::int64_t x = 0, y = 0; };
-ROOMS_TAGGED(Cursor, userId, x, y)
-struct Said { std::string userId, text; };
-ROOMS_TAGGED(Said, userId, text)
-struct Goodbye {};
-ROOMS_TAGGED(Goodbye)
-using Broadcast = std::variant<Cursor, Said, Goodbye>;
-
-using Room = rooms::Room<"cursors", State, Connection, Event, Broadcast>;
-
-rooms::Handlers<Room> handlers() {
-  auto user = [](rooms::RoomCtx<Room>& ctx) { return ctx.connection()->state().userId; };
-  auto onMove = [user](rooms::RoomCtx<Room>& ctx, const Move& m) -> rooms::Task<rooms::Status> {
-    // A cursor is state-like: only the newest per user per window matters.
-    std::string key = "cursor:" + user(ctx);
-    co_return ctx.broadcast(Cursor{user(ctx), m.x, m.y}, {.except = ctx.connection(), .latest = key});
-  };
-  auto onSay = [user](rooms::RoomCtx<Room>& ctx, const Say& s) -> rooms::Task<rooms::Status> {
-    co_return ctx.broadcast(Said{user(ctx), s.text});
-  };
-  auto onBye = [](rooms::RoomCtx<Room>& ctx, const Bye&) -> rooms::Task<rooms::Status> {
-    ROOMS_TRY(ctx.connection()->send(Goodbye{}));
-    co_return ctx.connection()->close(1000, "bye");
-  };
-  return {.onEvent = rooms::dispatch(onMove, onSay, onBye)};
-}
-
-}  // namespace cursors
 
 namespace {
 
