@@ -53,10 +53,11 @@ elif [ -n "$stale" ]; then
   bash scripts/setup.sh
   bash scripts/build.sh
 fi
-# The bench worker's module (dist/wasm-bench: the chat handlers with the
-# budgets off) is not part of the default build.
+# The bench worker's modules (dist/wasm-bench: the chat handlers with the
+# budgets off; dist/wasm-bench-coalesced: the same with coalesced delivery)
+# are not part of the default build.
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata >/dev/null \
+  NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata core_bench_coalesced core_bench_coalesced_metadata >/dev/null \
     || die "building dist/wasm-bench failed"
 fi
 

@@ -98,6 +98,11 @@ export class Core {
     return this.m._rooms_alarm(req, retryCount, isRetry ? 1 : 0);
   }
 
+  // The timer of a FlushAfter effect fired: coalesced frames leave.
+  flush() {
+    return this.m._rooms_flush();
+  }
+
   // A request to the room: `op` a RequestOp, `arg` its text (event or
   // message JSON, a tag) or null/undefined for none.
   request(op, req, arg) {
@@ -173,6 +178,9 @@ export class Core {
           break;
         case EffectKind.Log:
           out.push({ kind, level: r.u32(), text: r.str() });
+          break;
+        case EffectKind.FlushAfter:
+          out.push({ kind, time: r.f64() });
           break;
         default:
           throw new Error(`durable-rooms: unknown effect kind ${kind} in batch`);

@@ -44,6 +44,7 @@ export function makeRoomsDurableObject(config) {
       this.sockets = new SocketTable(ctx);
       this.requests = new Requests();
       this.io = [];            // platform promises of the current events
+      this.flushTimer = null;  // the pending FlushAfter timer (coalesced delivery)
       this.effects = new EffectApplier({
         ctx,
         sockets: this.sockets,
@@ -51,6 +52,7 @@ export function makeRoomsDurableObject(config) {
         io: this.io,
         call: (e) => this.sibling(e),
         claim: () => this.claim(),
+        flushAfter: (ms) => this.flushAfter(ms),
         label: () => `${this.identity?.name}/${this.identity?.id}`,
       });
     }
@@ -223,6 +225,17 @@ export function makeRoomsDurableObject(config) {
     // Applies one batch (none after a trap).
     apply(view) {
       if (view !== null && this.core) this.effects.apply(this.core, view);
+    }
+
+    // Coalesced delivery: the core asked to be called back after `ms` to send
+    // what it holds. One timer at a time; a core rebuilt after a trap holds
+    // nothing, so a timer that outlives its core flushes nothing.
+    flushAfter(ms) {
+      if (this.flushTimer !== null) return;
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.apply(this.guard((core) => core.flush()));
+      }, ms);
     }
 
     // A call to another room; the suspended handler resumes with its outcome.

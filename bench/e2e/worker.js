@@ -3,6 +3,8 @@
 // floor, which does the least any room can:
 //
 //   durable-rooms   the chat example: the real shim and the Wasm core
+//   durable-rooms-coalesced  the same with coalesced delivery (20 ms window):
+//                   what each socket is owed leaves as one JSON array
 //   plain-js        hand-written JSON.parse + checks, hibernatable sockets
 //   partyserver     a PartyServer `Server` with hibernation on
 //   effect-schema   like plain-js, but decoding and encoding with Effect Schema
@@ -27,12 +29,14 @@ import { Server } from "partyserver";
 import wasm from "../../dist/wasm-bench/core.wasm";
 import factory from "../../dist/wasm-bench/core.mjs";
 import { roomNames } from "../../dist/wasm-bench/rooms.meta.js";
+import coalescedWasm from "../../dist/wasm-bench-coalesced/core.wasm";
+import coalescedFactory from "../../dist/wasm-bench-coalesced/core.mjs";
 import { makeRooms } from "../../shim/index.js";
 import { effectCodec, plainCodec } from "./chat-codecs.js";
 
 const STATE_KEY = "state";
 const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
-const constructed = { "durable-rooms": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0, floor: 0 };
+const constructed = { "durable-rooms": 0, "durable-rooms-coalesced": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0, floor: 0 };
 
 // Close codes a server may not send back (workerd throws on them).
 const answerable = (code) =>
@@ -46,6 +50,15 @@ export class RoomsDO extends rooms.DO {
   constructor(ctx, env) {
     super(ctx, env);
     constructed["durable-rooms"]++;
+  }
+}
+
+const coalesced = makeRooms({ wasm: coalescedWasm, factory: coalescedFactory, roomNames, binding: "COALESCED" });
+
+export class CoalescedRoomsDO extends coalesced.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["durable-rooms-coalesced"]++;
   }
 }
 
@@ -304,9 +317,10 @@ export default {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     switch (room) {
-      case "durable-rooms": {
+      case "durable-rooms":
+      case "durable-rooms-coalesced": {
         const userId = url.searchParams.get("userId") || "anon";
-        const chat = rooms.client(env.ROOMS).room("chat");
+        const chat = room === "durable-rooms" ? rooms.client(env.ROOMS).room("chat") : coalesced.client(env.COALESCED).room("chat");
         if (!upgrade) return Response.json(await chat.getState(id));
         return chat.upgrade(id, request, {
           connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },

@@ -5,6 +5,7 @@
 #include "rooms/module.h"
 
 #include "chat/chat.h"
+#include "probe/cursors.h"
 #include "probe/probe.h"
 
 ROOMS_MODULE([] {
@@ -15,5 +16,7 @@ ROOMS_MODULE([] {
     // defaults). Native tests send fewer than 100 frames on one connection
     // between clock moves.
     reg.add<probe::Probe>(probe::handlers(), {.inboundFramesPerSecond = 50, .inboundFrameBurst = 100});
+    // Coalesced delivery, for its end-to-end test: a 20 ms window.
+    reg.add<cursors::Room>(cursors::handlers(), {.coalesce = {.windowMs = 20}});
     return reg;
 }());

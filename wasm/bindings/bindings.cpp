@@ -177,6 +177,13 @@ EMSCRIPTEN_KEEPALIVE BatchView* rooms_alarm(std::uint32_t req, int retryCount, i
   return done();
 }
 
+// The timer of a FlushAfter effect fired (coalesced delivery).
+EMSCRIPTEN_KEEPALIVE BatchView* rooms_flush() {
+  batch.clear();
+  room->flush(batch);
+  return done();
+}
+
 // A request to the room (rooms::RequestOp): the client's calls and sibling
 // rooms' calls, each answered by one Reply. The argument, if `hasArg`, is in
 // the input buffer: the event (Send) or message (Broadcast) JSON, or the tag

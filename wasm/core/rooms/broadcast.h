@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rooms/errors.h"
@@ -27,6 +28,10 @@ struct BroadcastOptions {
   std::optional<std::string> tag;
   // Exactly these (a closed one is reported in BroadcastError).
   std::optional<std::vector<Connection<R>*>> to;
+  // Latest value wins (rooms with coalescing on, RoomOptions::coalesce):
+  // this frame replaces any earlier frame with the same key that is still
+  // waiting for a recipient, e.g. "cursor:" + the user's id.
+  std::string_view latest;
 };
 
 // Scratch buffers reused across broadcasts (no allocation per event once grown).

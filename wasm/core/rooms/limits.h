@@ -48,6 +48,22 @@ inline constexpr std::size_t kDefaultOutboundBytesPerSecond = std::size_t(64) <<
 inline constexpr std::uint32_t kCloseOverBudget = 1008;
 inline constexpr std::string_view kOverBudgetReason = "inbound rate limit exceeded";
 
+// Coalesced delivery (RoomOptions::coalesce). Off by default. When on, the
+// frames a room owes one recipient within `windowMs` leave as one frame: a
+// JSON array of the frames as they would have been sent alone, in order (a
+// single frame leaves as it is). Recipients owed the same frames share one
+// array, encoded once. A broadcast with a `latest` key (BroadcastOptions)
+// replaces an earlier frame of that key still waiting for the same
+// recipient: only the newest per key per window is sent.
+struct CoalesceOptions {
+  // How long a frame may wait for others; 0 turns coalescing off.
+  std::uint32_t windowMs = 0;
+  // Everything waiting leaves at once when one recipient is owed this many
+  // frames or bytes, whatever the window.
+  std::uint32_t maxFrames = 100;
+  std::size_t maxBytes = std::size_t(64) << 10;
+};
+
 // Per room type, configurable.
 struct RoomOptions {
   // Cap on the encoded per-connection state. 2 KiB is the documented
@@ -76,6 +92,9 @@ struct RoomOptions {
   // left of this second's budget is not sent; the call returns a RoomError
   // quoting the limit and the value, and the room logs a warning.
   std::size_t outboundBytesPerSecond = kDefaultOutboundBytesPerSecond;
+
+  // Coalesced delivery; off unless coalesce.windowMs > 0.
+  CoalesceOptions coalesce{};
 };
 
 // Storage keys the core owns.

@@ -122,6 +122,7 @@ RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
         void getConnections(std::uint32_t r, std::optional<std::string_view>, EffectBatch& o) override { refuse(r, o); }
         void broadcast(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
         void resume(std::uint32_t, bool, std::string_view, std::string_view, EffectBatch&) override {}
+        void flush(EffectBatch&) override {}
         std::size_t inFlight() const override { return 0; }
         std::size_t maxFrameBytes() const override { return 0; }
       };
@@ -206,6 +207,9 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
       case EffectKind::Log:
         logs_.emplace_back(e.bytes);
         break;
+      case EffectKind::FlushAfter:
+        if (!inst.flushAt) inst.flushAt = now_ + e.time;
+        break;
     }
   }
 }
@@ -256,9 +260,26 @@ void InMemoryRuntime::drainCloses() {
   }
 }
 
+void InMemoryRuntime::runFlush(Instance& inst) {
+  inst.flushAt.reset();
+  if (!inst.core) return;  // dropped with the instance: nothing was waiting
+  request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.flush(b); });
+}
+
 void InMemoryRuntime::advance(std::chrono::milliseconds d) {
   double target = now_ + static_cast<double>(d.count());
   for (;;) {
+    // Flushes of coalesced frames that fall due before the next alarm.
+    Instance* due = nullptr;
+    for (auto& [_, inst] : instances_)
+      if (inst->flushAt && *inst->flushAt <= target && (!due || *inst->flushAt < *due->flushAt)) due = inst.get();
+    for (auto& [_, inst] : instances_)
+      if (due && inst->alarm && *inst->alarm < *due->flushAt) due = nullptr;
+    if (due) {
+      if (*due->flushAt > now_) now_ = *due->flushAt;
+      runFlush(*due);
+      continue;
+    }
     // The earliest due alarm across all instances.
     Instance* next = nullptr;
     for (auto& [_, inst] : instances_)
@@ -281,6 +302,8 @@ void InMemoryRuntime::advance(std::chrono::milliseconds d) {
 }
 
 void InMemoryRuntime::hibernate() {
+  for (auto& [_, inst] : instances_)
+    if (inst->flushAt) runFlush(*inst);
   attachmentLoads_ = 0;
   for (auto& [_, inst] : instances_) inst->core.reset();
 }

@@ -130,12 +130,15 @@ class InMemoryRuntime {
   // The clock, as handlers see it (RoomCtx::now()).
   Timestamp now() const { return fromEpochMs(static_cast<std::int64_t>(std::llround(now_))); }
   // Moves the clock and runs every alarm that falls due, retrying failed
-  // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does.
+  // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does, and
+  // every flush of coalesced frames that falls due.
   void advance(std::chrono::milliseconds d);
   void setEnv(std::string key, std::string value) { env_[std::move(key)] = std::move(value); }
 
   // Simulates hibernation: every room instance is dropped; sockets,
-  // attachments, storage and alarms stay. The next event rebuilds it.
+  // attachments, storage and alarms stay. The next event rebuilds it. A
+  // pending flush of coalesced frames runs first (on the platform its timer
+  // keeps the object awake until it fires).
   void hibernate();
 
   // Inspection for tests.
@@ -166,6 +169,7 @@ class InMemoryRuntime {
   template <class Fn>
   Reply request(Instance& inst, Fn&& fn);
   void apply(Instance& inst, const EffectBatch& batch);
+  void runFlush(Instance& inst);
   void drainCloses();
   // The error of a failed connect(): an UpgradeError keeps its message and
   // HTTP status; anything else becomes a RoomError naming the tag.
@@ -208,6 +212,8 @@ struct Instance final : Host {
   std::unique_ptr<RoomInstanceBase> core;
   std::map<std::string, std::string, std::less<>> storage;
   std::optional<double> alarm;
+  // When the flush a FlushAfter effect asked for falls due (coalescing).
+  std::optional<double> flushAt;
   int alarmRetry = 0;
   // slot → client end; kept across hibernation like the platform's sockets.
   std::map<std::uint32_t, std::unique_ptr<TestConnection>> sockets;

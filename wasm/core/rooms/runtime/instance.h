@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "rooms/runtime/budget.h"
+#include "rooms/runtime/coalesce.h"
 #include "rooms/runtime/connection_table.h"
 
 namespace rooms {
@@ -38,6 +39,8 @@ class RoomInstanceBase {
   virtual void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) = 0;
   virtual void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
                       EffectBatch& out) = 0;
+  // The timer a FlushAfter effect asked for fired: coalesced frames leave.
+  virtual void flush(EffectBatch& out) = 0;
   // Handlers still suspended on sibling calls.
   virtual std::size_t inFlight() const = 0;
   // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
@@ -63,7 +66,8 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
         registry_(registry),
         decoder_(CodecLimits{options.maxFrameBytes},
                  DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}),
-        outbound_(static_cast<double>(options.outboundBytesPerSecond), 0) {}
+        outbound_(static_cast<double>(options.outboundBytesPerSecond), 0),
+        coalescer_(options.coalesce) {}
   ~RoomInstance() override { flights_.clear(); }
 
   std::string_view name() const override { return R::name; }
@@ -86,6 +90,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) override;
   void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
               EffectBatch& out) override;
+  void flush(EffectBatch& out) override;
 
   // CallSink
   bool hasRoom(std::string_view name) const override { return registry_.has(name); }
@@ -131,8 +136,12 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   Conn* bySlot(std::uint32_t slot);
   std::vector<Conn*> openConnections() const;
 
-  // Outbound
-  Status deliver(std::string_view frame, const std::vector<std::uint32_t>& slots);
+  // Outbound: hands one encoded frame to the platform now, or to the
+  // coalescer when the room coalesces.
+  void deliver(std::string_view frame, const std::uint32_t* slots, std::size_t n, std::string_view latest = {}) {
+    if (coalescer_.on()) coalescer_.add(frame, slots, n, latest, *out_);
+    else out_->frame(frame, slots, n);
+  }
   Status broadcastImpl(const typename R::Broadcast& msg, const BroadcastOptions<R>& opts);
   Status sendTo(Conn& c, const typename R::Broadcast& msg);
   Status setStateOf(Conn& c, typename R::Connection s);
@@ -196,6 +205,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   std::vector<InboundBudget> inbound_;
   TokenBucket outbound_;                            // bytes × recipients
   bool refusedOutbound_ = false;                    // chargeOutbound refused once
+  Coalescer coalescer_;                             // RoomOptions::coalesce
   LogLimiter logs_;
   // The platform's clock, read once per crossing: the budgets, the log
   // limiter and ctx.now() of one event share one reading (on Cloudflare the
@@ -437,7 +447,7 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   auto [slots, n] = selectRecipients(opts, table_, scratch_, failed);
   if (n > 0) {
     if (Status s = chargeOutbound(bytes->size(), n); !s) return s;
-    out_->frame(*bytes, slots, n);
+    deliver(*bytes, slots, n, opts.latest);
   }
   if (!failed.failures.empty()) return failed;
   return {};
@@ -449,7 +459,7 @@ Status RoomInstance<R>::sendTo(Conn& c, const typename R::Broadcast& msg) {
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a message with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   if (Status s = chargeOutbound(bytes->size(), 1); !s) return s;
-  out_->frame(*bytes, &c.slot_, 1);
+  deliver(*bytes, &c.slot_, 1);
   return {};
 }
 
@@ -503,6 +513,7 @@ Status RoomInstance<R>::closeConn(Conn& c, std::uint32_t code, std::string_view 
   if (!c.open_) return {};
   c.open_ = false;
   table_.unindex(c);
+  coalescer_.flushSlot(c.slot_, *out_);  // what it is owed goes before the close
   out_->close(c.slot_, code, reason);
   return {};
 }
@@ -825,6 +836,7 @@ template <class R>
 void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view, EffectBatch& out) {
   Crossing x(*this, out);
   Conn* c = bySlot(slot);
+  coalescer_.drop(slot);
   if (!c || c->gone_) return;  // unknown, or reported twice
   if (c->open_) {
     c->open_ = false;
@@ -930,6 +942,12 @@ void RoomInstance<R>::broadcast(std::uint32_t req, std::string_view msgJson, Eff
   Status s = broadcastImpl(msg, {});
   if (!s) return reply(req, s.error());
   replyOk(req);
+}
+
+template <class R>
+void RoomInstance<R>::flush(EffectBatch& out) {
+  Crossing x(*this, out);
+  coalescer_.timerFired(out);
 }
 
 template <class R>
