@@ -29,6 +29,7 @@
 #include "rooms/schema.h"
 #include "rooms/task.h"
 #include "rooms/broadcast.h"
+#include "rooms/runtime/attachment.h"
 #include "rooms/runtime/sibling.h"
 #include "rooms/runtime/upgrade.h"
 
@@ -121,6 +122,13 @@ class Connection {
   std::string id_;
   std::vector<std::string> tags_;
   std::optional<typename R::Connection> state_;
+  // The attachment (runtime/attachment.h): the state's JSON exactly as
+  // stored, so rewriting the runtime part never re-encodes the state, and the
+  // runtime part as stored. Valid once attachmentRead_ (read on first need
+  // after a wake; known from the start for a connection accepted this wake).
+  std::string stateText_;
+  RuntimeRecord runtime_;
+  bool attachmentRead_ = false;
   std::string meta_;
   bool open_ = true;
   // The platform reported the socket closed; the slot is freed once no

@@ -56,6 +56,8 @@ class TestConnection {
   }
   void clearReceived() { received_.clear(); }
   bool isOpen() const { return open_; }
+  // The socket's attachment as the platform holds it (attachment.h).
+  const std::string& attachment() const { return attachment_; }
   std::optional<std::uint32_t> closeCode() const { return closeCode_; }
   const std::string& closeReason() const { return closeReason_; }
 

@@ -137,6 +137,14 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   Status sendTo(Conn& c, const typename R::Broadcast& msg);
   Status setStateOf(Conn& c, typename R::Connection s);
   Status closeConn(Conn& c, std::uint32_t code, std::string_view reason);
+  // The attachment envelope (attachment.h): reads a connection's attachment
+  // once per wake (its state and runtime part); writes both parts, the state
+  // as cached.
+  void readAttachment(Conn& c);
+  Status writeAttachment(Conn& c);
+  // Whether this room type keeps runtime data in attachments at all; when it
+  // does not, attachments are the state's JSON alone, as before.
+  bool runtimeInAttachment() const;
   const std::optional<State>& loadState();
   Status saveState(State s);
   std::optional<double> loadAlarm();
@@ -235,16 +243,7 @@ inline bool isPurge(const Status& s) { return !s.ok() && std::holds_alternative<
 
 template <class R>
 const typename R::Connection& Connection<R>::state() {
-  if (!state_) {
-    state_.emplace();
-    std::string raw = room_->host_.loadAttachment(slot_);
-    Decoder d(CodecLimits{raw.size() + 1});
-    if (auto err = d.decode(raw, *state_)) {
-      room_->logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
-        return "attachment of connection " + id_ + " does not match the connection schema: " + describe(*err);
-      });
-    }
-  }
+  if (!state_) room_->readAttachment(*this);
   return *state_;
 }
 
@@ -459,9 +458,55 @@ Status RoomInstance<R>::setStateOf(Conn& c, typename R::Connection s) {
   if (!bytes) return RoomValidationError{"$", "a connection state with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   if (bytes->size() > options_.maxAttachmentBytes)
     return AttachmentTooLargeError{bytes->size(), options_.maxAttachmentBytes};
-  if (c.open_) out_->attach(c.slot_, *bytes);
+  // The runtime part is kept: read it first (a room without runtime data
+  // has none to keep, and reads nothing).
+  if (runtimeInAttachment() && !c.attachmentRead_) readAttachment(c);
+  c.stateText_.assign(bytes->data(), bytes->size());
+  c.attachmentRead_ = true;
   c.state_ = std::move(s);
+  if (!c.open_) return {};
+  if (c.runtime_.empty()) out_->attach(c.slot_, c.stateText_);
+  else out_->attach(c.slot_, joinAttachment(formatRuntime(c.runtime_), c.stateText_));
   return {};
+}
+
+template <class R>
+void RoomInstance<R>::readAttachment(Conn& c) {
+  if (c.attachmentRead_) return;
+  c.attachmentRead_ = true;
+  std::string raw = host_.loadAttachment(c.slot_);
+  AttachmentParts parts = splitAttachment(raw);
+  if (!parseRuntime(parts.runtime, c.runtime_)) {
+    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
+      return "attachment of connection " + c.id_ + " has a runtime part that is not a JSON object; ignored";
+    });
+  }
+  c.stateText_.assign(parts.state);
+  if (c.state_) return;  // known already (set this wake)
+  c.state_.emplace();
+  Decoder d(CodecLimits{c.stateText_.size() + 1});
+  if (auto err = d.decode(c.stateText_, *c.state_)) {
+    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
+      return "attachment of connection " + c.id_ + " does not match the connection schema: " + describe(*err);
+    });
+  }
+}
+
+template <class R>
+Status RoomInstance<R>::writeAttachment(Conn& c) {
+  readAttachment(c);
+  std::string runtime = formatRuntime(c.runtime_);
+  if (runtime.size() > kMaxRuntimeAttachmentBytes)
+    return RoomError{"runtime part of the attachment of connection " + c.id_ + " is " +
+                     std::to_string(runtime.size()) + " bytes; the limit is " +
+                     std::to_string(kMaxRuntimeAttachmentBytes)};
+  if (c.open_) out_->attach(c.slot_, joinAttachment(runtime, c.stateText_));
+  return {};
+}
+
+template <class R>
+bool RoomInstance<R>::runtimeInAttachment() const {
+  return false;
 }
 
 template <class R>
@@ -754,12 +799,14 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   c->id_ = id;
   c->tags_ = std::move(up.tags);
   c->state_ = std::move(up.initialState);
+  c->stateText_ = std::move(attachmentCopy);
+  c->attachmentRead_ = true;
   c->meta_ = std::move(up.metaJson);
   std::vector<std::string> platformTags;
   platformTags.reserve(c->tags_.size() + 1);
   platformTags.push_back(std::string(kIdTagPrefix) + id);
   for (auto& t : c->tags_) platformTags.push_back(t);
-  out.accept(req, slot, platformTags, attachmentCopy);
+  out.accept(req, slot, platformTags, joinAttachment(formatRuntime(c->runtime_), c->stateText_));
   Conn* conn = table_.add(std::move(c));
 
   Flight& f = newFlight(Phase::Connect, req, conn);
