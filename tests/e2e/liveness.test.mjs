@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { startServer } from "./server.mjs";
-import { clientPool, delay, getJson, openSocket, tagged, toWsUrl, uniqueId, waitUntil, withTimeout } from "./helpers.mjs";
+import { clientPool, delay, getJson, openSocket, tagged, toWsUrl, uniqueId, waitUntil, WebSocket, withTimeout } from "./helpers.mjs";
 
 // workerd hibernates an idle Durable Object after 10 s (hard-coded locally).
 const IDLE_MS = 12_000;
@@ -26,7 +26,7 @@ const join = (base, type, room, id) =>
     toWsUrl(base, `/ws/${type}/${encodeURIComponent(room)}?opts=${encodeURIComponent(JSON.stringify({ connection: { id, initialState: { name: id } } }))}`),
   );
 const constructed = async (base, type, room) =>
-  (await getJson(`${base}/debug/constructed/${type}/${encodeURIComponent(room)}`)).constructed;
+  (await getJson(`${base}/debug/constructed/${type}/${encodeURIComponent(room)}`)).body.constructed;
 const pong = (m) => m._unparsed === "pong";
 pong.description = "pong";
 const rateLimited = (m) => m.$rooms === "RateLimitError";
@@ -65,22 +65,28 @@ describe("liveness on workerd", { concurrency: true }, () => {
     // answers and the sweep reads the time of the answer.
     const timer = setInterval(() => pinger.sendRaw("ping").catch(() => {}), 1000);
     try {
-      const info = await withTimeout(silent.closed, 12_000, "the silent socket's close");
+      // The silent socket's onClose runs once it answers the room's close
+      // frame: the room tells the pinger.
+      await pinger.waitFor(tagged("Left", { id: "silent" }), { timeout: 12_000 });
       const after = Date.now() - t0;
-      assert.deepEqual(info, { code: 4000, reason: "stale" });
       // staleAfter 3 s; at most staleAfter + sweepEvery (1 s) awake, plus
       // staleAfter/4 across a wake, plus the machine's delays.
-      assert.ok(after >= 2900, `closed after ${after} ms of silence, before staleAfter`);
-      assert.ok(after <= 3000 + 1000 + 750 + 3000, `closed after ${after} ms`);
-      await pinger.waitFor(tagged("Left", { id: "silent" }), { timeout: 5000 });
-      await delay(1500);  // more sweeps: the pinger stays
-      assert.ok(pinger.isOpen, "a socket that pings is kept");
+      assert.ok(after >= 2900, `swept after ${after} ms of silence, before staleAfter`);
+      assert.ok(after <= 3000 + 1000 + 750 + 3000, `swept after ${after} ms`);
+      // The room's close frame has reached it (the socket is closing).
+      assert.equal(silent.ws.readyState, WebSocket.CLOSING);
+      assert.ok(pinger.isOpen, "a socket that only pings is kept");
     } finally {
       clearInterval(timer);
     }
     await pinger.close();
+    // Its close event comes when the TCP connection ends: under local workerd
+    // a socket closed outside its own event ends when the room next
+    // hibernates, ~10 s later (README, Known issues).
+    const info = await withTimeout(silent.closed, 16_000, "the silent socket's close event");
+    assert.deepEqual(info, { code: 4000, reason: "stale" });
     // No sockets: no sweep pending, so nothing wakes the room.
-    await waitUntil(async () => (await getJson(`${base}/debug/storage/stale/${encodeURIComponent(room)}`)).alarm === null, {
+    await waitUntil(async () => (await getJson(`${base}/debug/storage/stale/${encodeURIComponent(room)}`)).body.alarm === null, {
       timeout: 5000,
       message: "no alarm once the room has no sockets",
     });
