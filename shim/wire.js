@@ -42,4 +42,5 @@ export const HostOp = Object.freeze({
   LoadConnections: 2,
   LoadAttachment: 3,
   Env: 4,
+  AutoResponseTime: 5,
 });

@@ -19,11 +19,11 @@
 
 import wasm from "../dist/wasm/core.wasm";
 import factory from "../dist/wasm/core.mjs";
-import { roomNames } from "../dist/wasm/rooms.meta.js";
+import { heartbeats, roomNames } from "../dist/wasm/rooms.meta.js";
 import { makeRooms, RoomsError } from "../shim/index.js";
 import { PAGE } from "./page.js";
 
-const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+const rooms = makeRooms({ wasm, factory, roomNames, heartbeats, binding: "ROOMS" });
 export const RoomsDO = rooms.DO;
 
 const STATUS = { RoomValidationError: 400, RoomNotFoundError: 404, UpgradeError: 400 };

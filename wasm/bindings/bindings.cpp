@@ -97,6 +97,15 @@ class WasmHost final : public rooms::Host {
   }
   std::string loadAttachment(std::uint32_t slot) override { return hostCall(rooms::HostOp::LoadAttachment, slot).value_or(""); }
   std::optional<std::string> env(std::string_view key) override { return hostCall(rooms::HostOp::Env, 0, key); }
+  // The shim answers with the time in ms as text, or null.
+  std::optional<double> autoResponseTime(std::uint32_t slot) override {
+    auto t = hostCall(rooms::HostOp::AutoResponseTime, slot);
+    if (!t || t->empty()) return std::nullopt;
+    char* end = nullptr;
+    double v = std::strtod(t->c_str(), &end);
+    if (end == t->c_str()) return std::nullopt;
+    return v;
+  }
 };
 
 struct BatchView {
@@ -151,6 +160,24 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_frame() {
 EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_reply() {
   if (!room) return 0;
   return static_cast<std::uint32_t>(std::max(room->maxFrameBytes(), rooms::CodecLimits{}.maxFrameBytes));
+}
+
+// The room type's heartbeat (after rooms_init), for the shim's
+// setWebSocketAutoResponse: {u32 len, request bytes, u32 len, response
+// bytes}; an empty view when the heartbeat is off.
+EMSCRIPTEN_KEEPALIVE BatchView* rooms_heartbeat() {
+  static std::string text;
+  text.clear();
+  if (const rooms::Heartbeat* hb = room ? room->heartbeat() : nullptr) {
+    for (const std::string* part : {&hb->request, &hb->response}) {
+      std::uint32_t n = static_cast<std::uint32_t>(part->size());
+      text.append(reinterpret_cast<const char*>(&n), 4);
+      text.append(*part);
+    }
+  }
+  view.ptr = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(text.data()));
+  view.len = static_cast<std::uint32_t>(text.size());
+  return &view;
 }
 
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_message(std::uint32_t slot, std::uint32_t len, int binary) {

@@ -29,6 +29,7 @@
 #include "rooms/schema.h"
 #include "rooms/task.h"
 #include "rooms/broadcast.h"
+#include "rooms/runtime/attachment.h"
 #include "rooms/runtime/sibling.h"
 #include "rooms/runtime/upgrade.h"
 
@@ -121,6 +122,19 @@ class Connection {
   std::string id_;
   std::vector<std::string> tags_;
   std::optional<typename R::Connection> state_;
+  // The attachment (runtime/attachment.h): the state's JSON exactly as
+  // stored, so rewriting the runtime part never re-encodes the state, and the
+  // runtime part as stored. Valid once attachmentRead_ (read on first need
+  // after a wake; known from the start for a connection accepted this wake).
+  std::string stateText_;
+  RuntimeRecord runtime_;
+  bool attachmentRead_ = false;
+  // Liveness and control, in memory (this wake): the last frame's exact time
+  // (0: none seen this wake), the last RateLimitError sent, and whether the
+  // inbound budget was restored from the attachment.
+  double lastFrame_ = 0;
+  double lastNotice_ = -1e300;
+  bool budgetRestored_ = false;
   std::string meta_;
   bool open_ = true;
   // The platform reported the socket closed; the slot is freed once no
@@ -179,6 +193,32 @@ class SiblingRoom {
   CallSink* sink_;
 };
 
+// ctx.timers(): named timers on the room's one alarm, beside the spec's
+// schedule (scheduleIn/scheduleAt). Each fires onAlarm once at its time, with
+// ctx.timer() naming it; persisted, so they survive hibernation and
+// restarts. A timer is removed only in the batch where its handler
+// succeeded: a failed one is retried by the platform with ctx.systemFailure()
+// set, as the schedule is. Due entries run in time order within one alarm.
+// At most kMaxTimers per room; names of 1 to kMaxTimerNameLength bytes, not
+// starting with '$'. Over either, a RoomError.
+template <class R>
+class Timers {
+ public:
+  // Sets (or moves) the timer `name`.
+  template <class Rep, class Period>
+  Status set(std::string_view name, std::chrono::duration<Rep, Period> delay);
+  Status setAt(std::string_view name, Timestamp at);
+  // Removes it; nothing happens when there is none.
+  Status cancel(std::string_view name);
+  // When it fires, or none.
+  std::optional<Timestamp> next(std::string_view name);
+
+ private:
+  friend class RoomCtx<R>;
+  explicit Timers(RoomInstance<R>* r) : room_(r) {}
+  RoomInstance<R>* room_;
+};
+
 // ---- The handler context -----------------------------------------------------
 
 template <class R>
@@ -218,6 +258,13 @@ class RoomCtx {
   Status cancelSchedule();
   std::optional<Timestamp> nextAlarm();
 
+  // Named timers on the same alarm (Timers above).
+  Timers<R> timers() { return Timers<R>(room_); }
+  // In onAlarm: the named timer that fired, or none for the schedule.
+  std::optional<std::string_view> timer() const {
+    return timer_ ? std::optional<std::string_view>(*timer_) : std::nullopt;
+  }
+
   template <class O>
   SiblingRoom<O> room() {
     return SiblingRoom<O>(room_);
@@ -243,6 +290,7 @@ class RoomCtx {
   Connection<R>* connection_;
   Connections<R> connections_;
   std::optional<SystemFailure> systemFailure_;
+  std::optional<std::string> timer_;
 };
 
 // ---- Type-erased instance and registry ---------------------------------------
@@ -277,6 +325,11 @@ class Registry {
   }
 
   bool has(std::string_view name) const { return types_.count(std::string(name)) != 0; }
+  // The heartbeat of a room type (RoomOptions::heartbeat), or null.
+  const Heartbeat* heartbeatOf(std::string_view name) const {
+    auto it = types_.find(name);
+    return it == types_.end() || !it->second.heartbeat ? nullptr : &*it->second.heartbeat;
+  }
   std::vector<std::string> names() const;
   // A new instance, or RoomNotFoundError.
   Result<std::unique_ptr<RoomInstanceBase>> create(std::string_view name, std::string id, Host& host) const;
@@ -291,6 +344,7 @@ class Registry {
     std::function<std::unique_ptr<RoomInstanceBase>(std::string, Host&, const Registry&)> create;
     std::function<std::string()> jsonSchemas;
     std::function<std::pair<std::string, std::string>()> typeScript;  // {namespace, Rooms entry}
+    std::optional<Heartbeat> heartbeat;
   };
   template <class T>
   static const void* typeKey() {

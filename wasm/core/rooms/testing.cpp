@@ -28,6 +28,11 @@ void TestConnection::close(std::uint32_t code, std::string_view reason) {
 
 void TestConnection::receiveRaw(std::string_view text) {
   if (!open_) return;
+  if (const Heartbeat* hb = rt_->registry_.heartbeatOf(inst_->name); hb && text == hb->request) {
+    received_.push_back(hb->response);
+    pingAt_ = rt_->now_;
+    return;
+  }
   rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.message(slot_, text, false, b); });
 }
 
@@ -132,6 +137,7 @@ RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
       inst.core = std::move(m);
     } else {
       inst.core = std::move(created.value());
+      ++constructions_;
     }
   }
   return *inst.core;

@@ -64,7 +64,8 @@
   X(Load, 1)              \
   X(LoadConnections, 2)   \
   X(LoadAttachment, 3)    \
-  X(Env, 4)
+  X(Env, 4)               \
+  X(AutoResponseTime, 5)
 
 namespace rooms {
 
