@@ -69,10 +69,10 @@ describe("the client against the chat worker", { concurrency: true }, () => {
     bob.c.close();
   });
 
-  // Needs the heartbeat of issue 11 on the chat room (the platform answers
-  // "ping" with "pong"); without it the pings go unanswered and the client
-  // replaces the socket after each timeout.
-  it("heartbeat: the room's auto-response keeps the socket; no pong reaches a handler", { todo: "the chat room's heartbeat (issue 11) is not in main yet" }, async () => {
+  // The chat room has the heartbeat on (chat::options()): the platform
+  // answers "ping" with "pong"; without it the pings would go unanswered and
+  // the client would replace the socket after each timeout.
+  it("heartbeat: the room's auto-response keeps the socket; no pong reaches a handler", async () => {
     const room = `hb-${process.pid}-${++n}`;
     const { c, seen } = open(room, "ada", { heartbeat: { interval: 200, timeout: 400 } });
     const closes = [];
