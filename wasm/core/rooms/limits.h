@@ -48,6 +48,16 @@ inline constexpr std::size_t kDefaultOutboundBytesPerSecond = std::size_t(64) <<
 inline constexpr std::uint32_t kCloseOverBudget = 1008;
 inline constexpr std::string_view kOverBudgetReason = "inbound rate limit exceeded";
 
+// Topics (Connection::join): per connection at most this many topics, each 1
+// to kMaxTopicLength bytes. Membership lives in the socket's attachment, so
+// it also counts against RoomOptions::maxAttachmentBytes.
+inline constexpr std::size_t kMaxTopicsPerConnection = 32;
+inline constexpr std::size_t kMaxTopicLength = 128;
+
+// Resume buffer defaults (RoomOptions::resumeFrames, resumeBytes).
+inline constexpr std::size_t kDefaultResumeFrames = 128;
+inline constexpr std::size_t kDefaultResumeBytes = std::size_t(256) << 10;
+
 // Per room type, configurable.
 struct RoomOptions {
   // Cap on the encoded per-connection state. 2 KiB is the documented
@@ -76,11 +86,23 @@ struct RoomOptions {
   // left of this second's budget is not sent; the call returns a RoomError
   // quoting the limit and the value, and the room logs a warning.
   std::size_t outboundBytesPerSecond = kDefaultOutboundBytesPerSecond;
+
+  // Rooms declared with rooms::Resume: the buffer of the last frames the room
+  // sent, kept in storage for clients that reconnect. A frame leaves the
+  // buffer once it holds more than resumeFrames frames or resumeBytes bytes
+  // (a frame's bytes plus its recipients' selection); a client that missed a
+  // frame no longer in the buffer gets ResyncRequired.
+  std::size_t resumeFrames = kDefaultResumeFrames;
+  std::size_t resumeBytes = kDefaultResumeBytes;
 };
 
 // Storage keys the core owns.
 inline constexpr std::string_view kStateKey = "rooms:state";
 inline constexpr std::string_view kAlarmKey = "rooms:alarm";
 inline constexpr std::string_view kAlarmFailureKey = "rooms:alarm-failure";
+// Resume: the head {"seq":last,"first":oldest buffered,"bytes":total} and one
+// key per buffered frame, kResumeFramePrefix + its sequence number.
+inline constexpr std::string_view kResumeHeadKey = "rooms:seq";
+inline constexpr std::string_view kResumeFramePrefix = "rooms:seq:";
 
 }  // namespace rooms
