@@ -1,10 +1,11 @@
 // The registry of the test builds: the chat example plus the probe room
-// (alarms, traps, sibling calls), for the native suites, the fuzz targets and
+// (alarms, traps, sibling calls) and the lobby (presence, topics, resume), for the native suites, the fuzz targets and
 // the Wasm module of the end-to-end test worker. The example worker's module
 // builds wasm/examples/app.cpp instead and serves the chat room alone.
 #include "rooms/module.h"
 
 #include "chat/chat.h"
+#include "probe/lobby.h"
 #include "probe/probe.h"
 
 ROOMS_MODULE([] {
@@ -15,5 +16,7 @@ ROOMS_MODULE([] {
     // defaults). Native tests send fewer than 100 frames on one connection
     // between clock moves.
     reg.add<probe::Probe>(probe::handlers(), {.inboundFramesPerSecond = 50, .inboundFrameBurst = 100});
+    // Presence keyed by user, topics, resume with a buffer of 32 frames.
+    reg.add<lobby::Lobby>(lobby::handlers(), lobby::options());
     return reg;
 }());
