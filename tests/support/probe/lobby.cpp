@@ -1,5 +1,7 @@
 #include "probe/lobby.h"
 
+#include <algorithm>
+
 namespace lobby {
 
 using rooms::Status;
@@ -62,8 +64,12 @@ Task<Status> onToTopic(Ctx& ctx, const ToTopic& e) {
 Task<Status> onMembers(Ctx& ctx, const Members& e) {
   auto* c = ctx.connection();
   if (!c) co_return Status{};
-  MembersAre m{e.topic, {}, c->topics()};
+  // One Wasm instance per room: this counts the room's Members events since
+  // its core was last built (natively: since the process started).
+  static std::int64_t served = 0;
+  MembersAre m{e.topic, {}, c->topics(), ++served};
   for (auto* member : ctx.connections().inTopic(e.topic)) m.ids.emplace_back(member->id());
+  std::sort(m.ids.begin(), m.ids.end());
   co_return c->send(m);
 }
 

@@ -58,8 +58,16 @@ struct Said { std::string text, from; };
 ROOMS_TAGGED(Said, text, from)
 struct TopicSaid { std::string topic, text, from; };
 ROOMS_TAGGED(TopicSaid, topic, text, from)
-struct MembersAre { std::string topic; std::vector<std::string> ids; std::vector<std::string> mine; };
-ROOMS_TAGGED(MembersAre, topic, ids, mine)
+// ids: the members of `topic` (sorted); mine: the asker's topics;
+// sinceWake: Members events served by this instance of the core (1 right
+// after a wake: the end-to-end tests' proof of a hibernation).
+struct MembersAre {
+  std::string topic;
+  std::vector<std::string> ids;
+  std::vector<std::string> mine;
+  std::int64_t sinceWake = 0;
+};
+ROOMS_TAGGED(MembersAre, topic, ids, mine, sinceWake)
 struct Whispered { std::string text, from; };
 ROOMS_TAGGED(Whispered, text, from)
 // Sent by onConnect to the joiner alone.
