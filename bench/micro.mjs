@@ -22,12 +22,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { effectCodec, plainCodec } from "./e2e/chat-codecs.js";
-import factory from "../dist/wasm/core.mjs";
+import factory from "../dist/wasm-bench/core.mjs";
 import { hostTable, loadCore } from "../shim/core.js";
 import { EffectKind } from "../shim/wire.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WASM = path.join(root, "dist/wasm/core.wasm");
+const WASM = path.join(root, "dist/wasm-bench/core.wasm");
 const quick = process.argv.includes("--quick");
 const jsonOut = (() => {
   const i = process.argv.indexOf("--json");

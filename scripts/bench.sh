@@ -4,7 +4,7 @@
 #      (`wrangler deploy --dry-run`: "Total Upload: X / gzip: Y")
 #   2. core micro-benchmark in node (bench/micro.mjs): per event, crossings,
 #      instantiation; then the C++ core benchmark, native and Wasm, if built
-#   3. end to end (bench/e2e/run.mjs): four chat rooms in one local workerd
+#   3. end to end (bench/e2e/run.mjs): the chat rooms and the floor in one local workerd
 #      under node ws clients, 10 / 100 / 1,000 sockets per room
 #   4. the summary (bench/e2e/report.mjs): table, targets met or missed, plot,
 #      and last the RESULT lines.
@@ -39,12 +39,12 @@ if [ ! -d node_modules/partyserver ] || [ ! -d node_modules/effect ] || [ ! -x n
   bash scripts/setup.sh
 fi
 stale=""
-for f in dist/wasm/core.wasm dist/wasm/core.mjs dist/wasm/rooms.meta.js; do
+for f in dist/wasm/core.wasm dist/wasm-bench/core.wasm dist/wasm-bench/core.mjs dist/wasm-bench/rooms.meta.js; do
   [ -f "$f" ] || stale="missing $f"
 done
 if [ -z "$stale" ]; then
-  newer=$(find wasm CMakeLists.txt tools -newer dist/wasm/core.wasm -type f 2>/dev/null | head -1)
-  [ -n "$newer" ] && stale="$newer is newer than dist/wasm/core.wasm"
+  newer=$(find wasm bench/rooms CMakeLists.txt tools -newer dist/wasm-bench/core.wasm -type f 2>/dev/null | head -1)
+  [ -n "$newer" ] && stale="$newer is newer than dist/wasm-bench/core.wasm"
 fi
 if [ -n "$stale" ] && [ -n "${BENCH_NO_BUILD:-}" ]; then
   say "BENCH_NO_BUILD set: using dist/wasm as it is ($stale)"
@@ -52,6 +52,13 @@ elif [ -n "$stale" ]; then
   say "building first ($stale)"
   bash scripts/setup.sh
   bash scripts/build.sh
+fi
+# The bench worker's modules (dist/wasm-bench: the chat handlers with the
+# budgets off; dist/wasm-bench-coalesced: the same with coalesced delivery)
+# are not part of the default build.
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata core_bench_coalesced core_bench_coalesced_metadata >/dev/null \
+    || die "building dist/wasm-bench failed"
 fi
 
 # ---- 1. sizes ------------------------------------------------------------------------
@@ -79,7 +86,7 @@ echo "== sizes (commit $COMMIT, core.wasm sha256 $WASM_SHA…) =="
 awk -v b="$WASM_BYTES" -v g9="$WASM_GZ9" -v g6="$WASM_GZ6" \
   'BEGIN { printf "  dist/wasm/core.wasm: %.1f KiB, gzip -9 %.1f KiB (gzip -6 %.1f KiB)\n", b/1024, g9/1024, g6/1024 }'
 echo "  chat example bundle (wrangler.jsonc): $(echo "$CHAT_UPLOAD" | sed 's/^ *//')"
-echo "  bench worker bundle (bench/e2e/wrangler.jsonc, four rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
+echo "  bench worker bundle (bench/e2e/wrangler.jsonc, five rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
 
 # ---- 2. micro-benchmarks ---------------------------------------------------------------
 echo
@@ -103,7 +110,7 @@ fi
 
 # ---- 3. end to end ------------------------------------------------------------------------
 echo
-echo "== end to end: four rooms in one workerd (bench/e2e/run.mjs) =="
+echo "== end to end: five rooms in one workerd (bench/e2e/run.mjs) =="
 node bench/e2e/run.mjs $QUICK --no-summary --json "$OUT/e2e.json"
 
 # ---- 4. summary ---------------------------------------------------------------------------

@@ -5,8 +5,9 @@
 #   number of inputs, the same doctest suite compiled to Wasm under node
 #   (CTest), the TypeScript declarations (tsc over tests/types), the starter
 #   project built and tested from a copy outside this checkout
-#   (scripts/starter-proof.sh), and the end-to-end suite against workerd
-#   (node:test + ws).
+#   (scripts/starter-proof.sh), the browser client's node tests
+#   (tests/client), the end-to-end suite against workerd (node:test + ws) and
+#   the chat page in headless Chromium (tests/browser, playwright-core).
 # The end-to-end suite mostly waits (idle hibernation, alarm retries), so it
 # runs beside the other steps; its output is printed when it ends, and the
 # run fails if any part failed.
@@ -23,8 +24,14 @@ ctest --test-dir build/native --output-on-failure
 say "end to end, workerd (Miniflare) + ws clients: started in the background (build/e2e.log)"
 node --test --test-concurrency=1 tests/e2e/ > build/e2e.log 2>&1 &
 E2E=$!
-stop_e2e() { kill "$E2E" 2>/dev/null || true; }
+say "the chat page in headless Chromium: started in the background (build/browser.log)"
+node --test --test-concurrency=1 tests/browser/ > build/browser.log 2>&1 &
+BROWSER=$!
+stop_e2e() { kill "$E2E" "$BROWSER" 2>/dev/null || true; }
 trap stop_e2e EXIT
+
+say "the browser client, node (tests/client)"
+node --test tests/client/
 
 say "doctest, native with AddressSanitizer and UBSan (build/asan)"
 cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null
@@ -40,14 +47,23 @@ npx tsc -p tests/types
 say "the starter, copied outside this checkout (scripts/starter-proof.sh)"
 bash scripts/starter-proof.sh
 
-say "end to end: waiting for the suite"
+say "end to end and browser: waiting for the suites"
 status=0
+browser_status=0
 wait "$E2E" || status=$?
+wait "$BROWSER" || browser_status=$?
 trap - EXIT
+if [ "$browser_status" -ne 0 ]; then
+  cat build/browser.log
+  say "browser suite FAILED (log above, and in build/browser.log)"
+fi
 if [ "$status" -ne 0 ]; then
   cat build/e2e.log
   say "end-to-end suite FAILED (log above, and in build/e2e.log)"
   exit "$status"
 fi
-grep -E '^# (tests|pass|fail|duration_ms)' build/e2e.log
+[ "$browser_status" -eq 0 ] || exit "$browser_status"
+grep -E '^# (tests|pass|fail|todo|duration_ms)' build/e2e.log
+say "browser:"
+grep -E '^# (tests|pass|fail|todo|duration_ms)' build/browser.log
 say "all passed in $(( $(date +%s) - START )) s after the build"

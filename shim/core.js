@@ -13,8 +13,9 @@ const decoder = new TextDecoder();
 // Instantiates the compiled module (imported by the worker as CompiledWasm)
 // without compiling from bytes or fetching, both of which workerd forbids.
 // `host`: what the core may read from the platform, {randomId(),
-// load(key), loadConnections(), loadAttachment(slot), env(key)}, each
-// answering a string or null (rooms::Host, wasm/core/rooms/host.h).
+// load(key), loadConnections(), loadAttachment(slot), env(key),
+// autoResponseTime(slot)}, each answering a string or null (rooms::Host,
+// wasm/core/rooms/host.h).
 export async function loadCore(wasmModule, factory, host) {
   const mod = await factory({
     host: hostTable(host),
@@ -36,6 +37,7 @@ export function hostTable(host) {
     [HostOp.LoadConnections]: () => host.loadConnections(),
     [HostOp.LoadAttachment]: (_key, slot) => host.loadAttachment(slot),
     [HostOp.Env]: (key) => host.env(key),
+    [HostOp.AutoResponseTime]: (_key, slot) => host.autoResponseTime(slot),
   };
 }
 
@@ -71,6 +73,22 @@ export class Core {
     return true;
   }
 
+  // The room type's heartbeat, {request, response}, or null (after init).
+  heartbeat() {
+    const view = this.m._rooms_heartbeat();
+    const dv = new DataView(this.m.HEAPU8.buffer);
+    let p = dv.getUint32(view, true);
+    if (dv.getUint32(view + 4, true) === 0) return null;
+    const part = () => {
+      const n = dv.getUint32(p, true);
+      const s = decoder.decode(this.m.HEAPU8.subarray(p + 4, p + 4 + n));
+      p += 4 + n;
+      return s;
+    };
+    const request = part();
+    return { request, response: part() };
+  }
+
   // Every text below is copied up to the room's frame limit plus one byte
   // (a frame, upgrade options, a request's event, message or tag, a close
   // reason), a sibling's reply up to the longest reply the core decodes plus
@@ -96,6 +114,11 @@ export class Core {
 
   alarm(req, retryCount, isRetry) {
     return this.m._rooms_alarm(req, retryCount, isRetry ? 1 : 0);
+  }
+
+  // The timer of a FlushAfter effect fired: coalesced frames leave.
+  flush() {
+    return this.m._rooms_flush();
   }
 
   // A request to the room: `op` a RequestOp, `arg` its text (event or
@@ -173,6 +196,9 @@ export class Core {
           break;
         case EffectKind.Log:
           out.push({ kind, level: r.u32(), text: r.str() });
+          break;
+        case EffectKind.FlushAfter:
+          out.push({ kind, time: r.f64() });
           break;
         default:
           throw new Error(`durable-rooms: unknown effect kind ${kind} in batch`);

@@ -28,11 +28,17 @@ function answerableCode(code) {
     (code >= 3000 && code <= 4999);
 }
 
+// The heartbeat pairs the cores of this isolate reported (room type name →
+// {request, response} or null), for constructions after the first.
+const learnedHeartbeats = new Map();
+
 // `config`: { wasm: WebAssembly.Module, factory: the Emscripten module
 // factory, binding: the env name of this class's namespace (for sibling
-// calls) }.
+// calls), heartbeats?: the generated meta's `heartbeats` (room type name →
+// {request, response}) }.
 export function makeRoomsDurableObject(config) {
   const { wasm, factory, binding } = config;
+  const heartbeatOf = (name) => config.heartbeats?.[name] ?? learnedHeartbeats.get(name) ?? null;
 
   return class RoomsDurableObject extends DurableObject {
     constructor(ctx, env) {
@@ -41,9 +47,12 @@ export function makeRoomsDurableObject(config) {
       this.booting = null;     // Promise<Core> while instantiating
       this.identity = ctx.storage.kv.get(IDENTITY_KEY) ?? null; // {name, id}
       this.claimed = this.identity !== null; // identity in storage
+      this.autoResponding = false; // setWebSocketAutoResponse called by this construction
+      if (this.identity) this.autoRespond(heartbeatOf(this.identity.name));
       this.sockets = new SocketTable(ctx);
       this.requests = new Requests();
       this.io = [];            // platform promises of the current events
+      this.flushTimer = null;  // the pending FlushAfter timer (coalesced delivery)
       this.effects = new EffectApplier({
         ctx,
         sockets: this.sockets,
@@ -51,6 +60,7 @@ export function makeRoomsDurableObject(config) {
         io: this.io,
         call: (e) => this.sibling(e),
         claim: () => this.claim(),
+        flushAfter: (ms) => this.flushAfter(ms),
         label: () => `${this.identity?.name}/${this.identity?.id}`,
       });
     }
@@ -161,8 +171,25 @@ export function makeRoomsDurableObject(config) {
       if (!core.init(name, id)) {
         throw new RoomsError({ _tag: "RoomNotFoundError", message: `no room type named "${name}"`, room: name });
       }
+      const pair = core.heartbeat();
+      learnedHeartbeats.set(name, pair);
+      this.autoRespond(pair);
       this.core = core;
       return core;
+    }
+
+    // The room type's heartbeat: the platform answers `request` with
+    // `response` without waking the object. Set once per construction, as
+    // soon as the room type is known (workerd misbehaved when the pair was
+    // set concurrently).
+    autoRespond(pair) {
+      if (this.autoResponding || !pair) return;
+      this.autoResponding = true;
+      try {
+        this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(pair.request, pair.response));
+      } catch (e) {
+        console.error(logSafe(`durable-rooms: heartbeat of ${this.identity?.name} not set: ${e?.message ?? e}`));
+      }
     }
 
     // Stores the room's identity before the room's first write (a Put, an
@@ -191,6 +218,11 @@ export function makeRoomsDurableObject(config) {
           return typeof a === "string" ? a : "";
         },
         env: (key) => (typeof env[key] === "string" ? env[key] : null),
+        autoResponseTime: (slot) => {
+          const ws = sockets.at(slot);
+          const t = ws ? ctx.getWebSocketAutoResponseTimestamp(ws) : null;
+          return t ? String(t.getTime()) : null;
+        },
       };
     }
 
@@ -223,6 +255,17 @@ export function makeRoomsDurableObject(config) {
     // Applies one batch (none after a trap).
     apply(view) {
       if (view !== null && this.core) this.effects.apply(this.core, view);
+    }
+
+    // Coalesced delivery: the core asked to be called back after `ms` to send
+    // what it holds. One timer at a time; a core rebuilt after a trap holds
+    // nothing, so a timer that outlives its core flushes nothing.
+    flushAfter(ms) {
+      if (this.flushTimer !== null) return;
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.apply(this.guard((core) => core.flush()));
+      }, ms);
     }
 
     // A call to another room; the suspended handler resumes with its outcome.

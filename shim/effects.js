@@ -33,6 +33,7 @@ export class EffectApplier {
   //   call(e)    starts the sibling call of a Call effect; returns its promise
   //   claim()    called before the first effect that writes anything of the
   //              room (a Put, an alarm, an accepted socket)
+  //   flushAfter(ms)  the core asks for its flush entry point after `ms`
   //   label()    "name/id" of the room, for logs
   constructor(room) {
     this.ctx = room.ctx;
@@ -41,6 +42,7 @@ export class EffectApplier {
     this.io = room.io;
     this.call = room.call;
     this.claim = room.claim;
+    this.flushAfter = room.flushAfter;
     this.label = room.label;
   }
 
@@ -100,6 +102,9 @@ export class EffectApplier {
           break;
         case EffectKind.Log:
           console[CONSOLE[e.level] ?? "log"](logSafe(`[durable-rooms ${this.label()}] ${e.text}`));
+          break;
+        case EffectKind.FlushAfter:
+          this.flushAfter(e.time);
           break;
       }
     }

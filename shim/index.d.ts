@@ -34,6 +34,12 @@ export interface RoomsConfig {
   roomNames: readonly string[];
   /** The env name of the Durable Object namespace binding (for sibling calls). */
   binding: string;
+  /**
+   * rooms.meta.js's heartbeats (room type → its auto-response pair), so a
+   * woken object sets the platform's auto-response in its constructor.
+   * Optional: without it the pair is set once the room's core has booted.
+   */
+  heartbeats?: Readonly<Record<string, { request: string; response: string }>>;
 }
 
 /** The Durable Object namespace binding, as far as durable-rooms uses it. */

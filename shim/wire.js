@@ -13,6 +13,7 @@ export const EffectKind = Object.freeze({
   Call: 9,
   Reply: 10,
   Log: 11,
+  FlushAfter: 12,
 });
 
 export const RequestOp = Object.freeze({
@@ -41,4 +42,5 @@ export const HostOp = Object.freeze({
   LoadConnections: 2,
   LoadAttachment: 3,
   Env: 4,
+  AutoResponseTime: 5,
 });

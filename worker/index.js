@@ -1,6 +1,8 @@
 // The chat example: the spec's chat room behind HTTP routes.
 //
 //   GET  /                                  the chat page
+//   GET  /client.js                         the browser client (shim/browser/client.js,
+//                                           a static asset: wrangler.jsonc "assets")
 //   GET  /ws/chat/:roomId?userId=U[&resume=N]  WebSocket upgrade (id U, tag user:U);
 //                                           resume: the last "$seq" the client saw
 //   POST /api/chat/:roomId/say {"text"}     a Message from "system"
@@ -18,11 +20,11 @@
 
 import wasm from "../dist/wasm/core.wasm";
 import factory from "../dist/wasm/core.mjs";
-import { roomNames } from "../dist/wasm/rooms.meta.js";
+import { heartbeats, roomNames } from "../dist/wasm/rooms.meta.js";
 import { makeRooms, RoomsError } from "../shim/index.js";
 import { PAGE } from "./page.js";
 
-const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+const rooms = makeRooms({ wasm, factory, roomNames, heartbeats, binding: "ROOMS" });
 export const RoomsDO = rooms.DO;
 
 const STATUS = { RoomValidationError: 400, RoomNotFoundError: 404, UpgradeError: 400 };

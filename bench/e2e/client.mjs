@@ -39,14 +39,21 @@ class Room {
     this.strays = 0; // frames that are neither bench Messages nor UserJoined
   }
 
-  // Called for every frame on every socket of the room.
+  // Called for every frame on every socket of the room. A coalesced frame
+  // (a JSON array of frames) holds several messages: each counts.
   frame(buf) {
-    const i = buf.indexOf(TEXT);
+    let i = buf.indexOf(TEXT);
     if (i < 0) {
-      if (buf.indexOf(USER_JOINED) >= 0) this.joined++;
-      else this.strays++;
+      let j = buf.indexOf(USER_JOINED);
+      if (j < 0) this.strays++;
+      for (; j >= 0; j = buf.indexOf(USER_JOINED, j + USER_JOINED.length)) this.joined++;
       return;
     }
+    for (; i >= 0; i = buf.indexOf(TEXT, i + TEXT.length)) this.message(buf, i);
+  }
+
+  // One Message whose "text":"b<seq> starts at `i`.
+  message(buf, i) {
     let seq = 0;
     for (let p = i + TEXT.length; p < buf.length; p++) {
       const c = buf[p];

@@ -49,7 +49,7 @@ p("");
 p("================================ summary ================================");
 if (e2e) {
   const a = e2e.args;
-  p(`end to end: ${a.quick ? "--quick, " : ""}${a.rounds} rounds × ${a.duration} s per room and socket count, rooms alternating; ` +
+  p(`end to end: ${a.quick ? "--quick, " : ""}${a.warmup} s warm-up, then ${a.rounds} rounds of two ${a.slice} s slices per room (ABBA) and socket count; ` +
     `run took ${f(e2e.seconds)} s (${f(e2e.gateWaitedS)} s of it waiting for other work to pause); machine busy before it: ${f(e2e.idleLoad, 2)} cores`);
   for (const l of printTable(e2e, rooms, sockets)) p(l);
   for (const n of sockets) {
@@ -59,12 +59,19 @@ if (e2e) {
   p("(msgs/s: median of the rounds used; p50/p99: all their Says, send to last delivery; µs/msg: workerd CPU per");
   p(" delivered message, median of rounds; cpu: cores busy during the measured windows, other = rest of the machine)");
   p("");
-  p("ratio to plain-js paired within each round (median, min–max):");
+  const ci = (x) => (x ? `${f(x.geoMean, 2)} [${f(x.ciLow, 2)}, ${f(x.ciHigh, 2)}]` : "n/a");
+  p("ratio to plain-js, paired within rounds: geometric mean [95% confidence interval]; median (min–max):");
   for (const n of sockets) {
     p(`  ${String(n).padStart(5)} sockets: ` + rooms.filter((r) => r !== "plain-js").map((r) => {
       const x = e2e.results[r]?.[n]?.pairedRatio;
-      return x ? `${r} ${f(x.median, 2)} (${f(x.min, 2)}–${f(x.max, 2)})` : `${r} n/a`;
-    }).join(", "));
+      return x ? `${r} ${ci(x)}; ${f(x.median, 2)} (${f(x.min, 2)}–${f(x.max, 2)})` : `${r} n/a`;
+    }).join("\n                  "));
+  }
+  if (rooms.includes("floor")) {
+    p("ratio to the floor (each inbound frame sent as is to every socket), paired within rounds:");
+    for (const n of sockets) {
+      p(`  ${String(n).padStart(5)} sockets: ` + rooms.filter((r) => r !== "floor").map((r) => `${r} ${ci(e2e.results[r]?.[n]?.floorRatio)}`).join(", "));
+    }
   }
   const wake = e2e.wake ?? {};
   if (Object.keys(wake).length) {
@@ -87,10 +94,12 @@ if (e2e) {
   const dr = e2e.results["durable-rooms"] ?? {};
   const pl = e2e.results["plain-js"] ?? {};
   const ps = e2e.results.partyserver ?? {};
-  const vsPlain = sockets.map((n) => dr[n]?.msgsPerS / pl[n]?.msgsPerS);
+  const vsPlain = sockets.map((n) => dr[n]?.pairedRatio?.geoMean ?? dr[n]?.msgsPerS / pl[n]?.msgsPerS);
+  const lowPlain = sockets.map((n) => dr[n]?.pairedRatio?.ciLow);
   const vsParty = sockets.map((n) => dr[n]?.msgsPerS / ps[n]?.msgsPerS);
   const list = (xs) => sockets.map((n, i) => `${n}: ${f(xs[i], 2)}×`).join(", ");
-  p(`  [${mark(vsPlain.every((x) => x >= 0.95))}] end to end ≥ 0.95× plain JS at every socket count      ${list(vsPlain)}`);
+  p(`  [${mark(vsPlain.every((x) => x >= 1.0))}] end to end ≥ 1.0× plain JS at every socket count       ${list(vsPlain)}`);
+  p(`  [${mark(lowPlain.every((x) => x >= 0.95))}] ... with the 95% interval's lower end ≥ 0.95           ${list(lowPlain)}`);
   p(`  [${mark(vsParty.every((x) => x >= 1.0))}] end to end ≥ 1.0× PartyServer at every socket count     ${list(vsParty)}`);
 }
 if (micro) {

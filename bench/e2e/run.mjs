@@ -1,10 +1,12 @@
 // The end-to-end benchmark: four chat rooms (bench/e2e/worker.js) in one
 // local workerd, loaded in turn from a separate node client process
-// (bench/e2e/client.mjs), several rounds alternating, at 10, 100 and 1,000
-// sockets in one room.
+// (bench/e2e/client.mjs), at 10, 100 and 1,000 sockets in one room. Each
+// room is warmed up first; then every round runs each room in two short
+// slices in ABBA order, and each ratio (to plain-js, and to the floor) is
+// paired within rounds and reported with a 95% confidence interval.
 //
 //   node bench/e2e/run.mjs [--quick] [--sockets 10,100,1000] [--rounds R]
-//        [--duration S] [--warmup S] [--rooms a,b] [--window W] [--no-wake|--wake]
+//        [--slice S] [--warmup S] [--rooms a,b] [--window W] [--no-wake|--wake]
 //        [--json FILE] [--no-summary]
 //
 // Per room and socket count it prints delivered messages/s (Message frames
@@ -36,9 +38,11 @@ function parseArgs(argv) {
   return {
     quick,
     sockets: opt("sockets", "10,100,1000").split(",").map(Number),
-    rounds: Number(opt("rounds", quick ? 2 : 8)),
-    duration: Number(opt("duration", quick ? 1 : 2)),
-    warmup: Number(opt("warmup", quick ? 0.3 : 0.5)),
+    rounds: Number(opt("rounds", quick ? 4 : 10)),
+    // Seconds per slice; each room runs two slices per round (ABBA).
+    slice: Number(opt("slice", quick ? 0.3 : 0.5)),
+    // Seconds each room runs, unmeasured, before the rounds of a socket count.
+    warmup: Number(opt("warmup", quick ? 1 : 3)),
     rooms: opt("rooms", ROOMS.join(",")).split(","),
     // The wake needs 13 s of idling: only in full runs unless asked for.
     wake: quick ? argv.includes("--wake") : !argv.includes("--no-wake"),
@@ -53,6 +57,11 @@ function parseArgs(argv) {
 // longer than a small room's work), the same for every room.
 const WINDOW = { 10: 16, 100: 4, 1000: 2 };
 const windowFor = (n) => WINDOW[n] ?? Math.max(2, Math.round(160 / n));
+// The coalesced room holds each message up to its 20 ms window, so a few
+// Says in flight would leave it idle: it runs at saturation instead, with
+// enough in flight to fill its windows (the latency then includes the wait).
+const SATURATE = { "durable-rooms-coalesced": 24 };
+const inFlight = (room, n, window) => window * (SATURATE[room] ?? 1);
 
 class ClientProc {
   constructor() {
@@ -95,6 +104,33 @@ class ClientProc {
 }
 
 const pct = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]);
+// Milliseconds of load before a slice's measured window, so the pipeline is
+// full (the room has a Say queued behind the one it handles) when it opens.
+const SLICE_FILL_MS = 100;
+
+// Two-sided 95% quantiles of Student's t, by degrees of freedom.
+const T95 = [NaN, 12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086];
+const t95 = (df) => T95[df] ?? 1.96 + 2.5 / df;
+
+// Ratios paired within rounds: their median and range, and the geometric
+// mean with a 95% confidence interval (t interval of the log ratios).
+export function ratioSummary(ratios) {
+  const logs = ratios.filter((r) => r > 0 && Number.isFinite(r)).map(Math.log);
+  const n = logs.length;
+  const mean = logs.reduce((s, x) => s + x, 0) / n;
+  const sd = n > 1 ? Math.sqrt(logs.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1)) : NaN;
+  const half = n > 1 ? t95(n - 1) * (sd / Math.sqrt(n)) : NaN;
+  return {
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    geoMean: Math.exp(mean),
+    ciLow: Math.exp(mean - half),
+    ciHigh: Math.exp(mean + half),
+    n,
+  };
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -169,7 +205,7 @@ export async function runE2E(args) {
     log(`e2e: machine busy before the run (1 s, workerd idle): ${f(idleLoad, 2)} cores of ${os.cpus().length}` +
       (idleLoad > 0.2 ? "  — other work is running; figures will be lower and noisier" : ""));
     log(`e2e: workerd pid(s) ${workerd.join(",") || "?"}, server ${server.url}`);
-    log(`e2e: rooms ${args.rooms.join(", ")}; sockets ${args.sockets.join(", ")}; ${args.rounds} rounds × ${args.duration} s (+${args.warmup} s warm-up) per room`);
+    log(`e2e: rooms ${args.rooms.join(", ")}; sockets ${args.sockets.join(", ")}; ${args.warmup} s warm-up per room, then ${args.rounds} rounds of two ${args.slice} s slices per room (ABBA)`);
     for (const n of args.sockets) {
       const window = args.window ? Number(args.window) : windowFor(n);
       const ws = server.url.replace(/^http/, "ws");
@@ -178,50 +214,73 @@ export async function runE2E(args) {
         const r = await client.call("open", { key: `${room}/${n}`, url: `${ws}/ws/${room}/bench-${n}`, n });
         log(`  joined ${room.padEnd(14)} ${n} sockets in ${f(r.ms)} ms`);
       }
+      // Warm every room once per socket count, long enough for V8 to tier
+      // up its Wasm and JS (Liftoff → TurboFan) before anything is measured.
+      for (const room of args.rooms) {
+        await client.call("run", { key: `${room}/${n}`, warmupMs: args.warmup * 1000, durationMs: 100, window: inFlight(room, n, window) });
+      }
+      // Each round runs every room in short slices, in ABBA order (the order,
+      // then reversed; the order rotates from round to round), so a drift of
+      // the machine's speed within a round weighs on every room alike. A
+      // room's rate in a round is its deliveries over its slices' time.
       const rounds = Object.fromEntries(args.rooms.map((r) => [r, []]));
       for (let round = 0; round < args.rounds; round++) {
-        // Rotate the order each round so no room always runs first or last.
         const order = args.rooms.map((_, i) => args.rooms[(i + round) % args.rooms.length]);
-        for (const room of order) {
-          await quietGate();
+        const acc = Object.fromEntries(args.rooms.map((r) => [r, { delivered: 0, seconds: 0, lat: [], workerd: 0, client: 0, other: 0, says: 0 }]));
+        await quietGate();
+        for (const room of [...order, ...[...order].reverse()]) {
           windowCpu = null;
           const r = await client.call("run", {
             key: `${room}/${n}`,
-            warmupMs: args.warmup * 1000,
-            durationMs: args.duration * 1000,
-            window,
+            warmupMs: SLICE_FILL_MS,
+            durationMs: args.slice * 1000,
+            window: inFlight(room, n, window),
           });
           const cpu = windowCpu?.result ?? {};
-          const rate = r.delivered / r.seconds;
-          const lat = [...r.lat].sort((a, b) => a - b);
-          // workerd CPU per delivered message: what a message costs the server,
-          // whatever share of the machine other work left it.
-          const usPerMsg = (cpu.workerd * 1e6) / rate;
-          rounds[room].push({ rate, usPerMsg, lat: r.lat, clientCpu: r.clientCpu, workerdCpu: cpu.workerd, otherCpu: cpu.other, seconds: r.seconds });
+          const a = acc[room];
+          a.delivered += r.delivered;
+          a.seconds += r.seconds;
+          for (const x of r.lat) a.lat.push(x);
+          a.workerd += (cpu.workerd ?? NaN) * r.seconds;
+          a.client += r.clientCpu * r.seconds;
+          a.other += (cpu.other ?? NaN) * r.seconds;
+          a.says += r.completed;
+        }
+        for (const room of args.rooms) {
+          const a = acc[room];
+          const rate = a.delivered / a.seconds;
+          const lat = [...a.lat].sort((x, y) => x - y);
+          const workerdCpu = a.workerd / a.seconds;
+          // workerd CPU per delivered message: what a message costs the
+          // server, whatever share of the machine other work left it.
+          const usPerMsg = (a.workerd * 1e6) / a.delivered;
+          rounds[room].push({ rate, usPerMsg, lat: a.lat, clientCpu: a.client / a.seconds, workerdCpu, otherCpu: a.other / a.seconds, seconds: a.seconds });
           log(
-            `  round ${round + 1} ${room.padEnd(14)} ${f(rate).padStart(7)} msgs/s  p50 ${f(pct(lat, 50), 2)} ms  p99 ${f(pct(lat, 99), 2)} ms  ${f(usPerMsg, 2)} µs/msg` +
-              `  (${r.completed} Says; CPU workerd ${f(cpu.workerd, 2)}, client ${f(r.clientCpu, 2)}, orchestrator ${f(cpu.orchestrator, 2)}, other ${f(cpu.other, 2)} cores)`,
+            `  round ${round + 1} ${room.padEnd(24)} ${f(rate).padStart(7)} msgs/s  p50 ${f(pct(lat, 50), 2)} ms  p99 ${f(pct(lat, 99), 2)} ms  ${f(usPerMsg, 2)} µs/msg` +
+              `  (${a.says} Says; CPU workerd ${f(workerdCpu, 2)}, client ${f(a.client / a.seconds, 2)}, other ${f(a.other / a.seconds, 2)} cores)`,
           );
         }
       }
       // Rounds in which other work took the machine (another build, a test
       // run) say more about that work than about the rooms: the figures come
       // from the rounds where every room ran with under 0.15 cores of other
-      // load, if there are at least two; else from all rounds (flagged).
+      // load, if there are at least three; else from all rounds (flagged).
       const QUIET = 0.15;
       const quiet = [];
       for (let i = 0; i < args.rounds; i++) {
         if (args.rooms.every((room) => (rounds[room][i]?.otherCpu ?? 1) < QUIET)) quiet.push(i);
       }
-      const used = quiet.length >= 2 ? quiet : [...Array(args.rounds).keys()];
+      const used = quiet.length >= 3 ? quiet : [...Array(args.rounds).keys()];
       log(`  rounds used: ${used.length === args.rounds ? "all" : used.map((i) => i + 1).join(",")} of ${args.rounds}` +
-        (quiet.length >= 2 ? "" : " (fewer than 2 rounds without other load: figures include it)"));
+        (quiet.length >= 3 ? "" : " (fewer than 3 rounds without other load: figures include it)"));
       for (const room of args.rooms) {
         const rs = used.map((i) => rounds[room][i]);
-        const base = rounds["plain-js"] && used.map((i) => rounds["plain-js"][i]);
-        // Ratio to plain-js within each round (adjacent in time), so drifts
-        // in background load cancel.
-        const paired = base ? rs.map((x, i) => x.rate / base[i].rate) : [];
+        // Ratios within each round (the rooms ran interleaved), so drifts in
+        // background load cancel; summarised with a confidence interval.
+        const pairedTo = (baseRoom) => {
+          if (!rounds[baseRoom] || baseRoom === room) return null;
+          return ratioSummary(used.map((i) => rounds[room][i].rate / rounds[baseRoom][i].rate));
+        };
         const lat = rs.flatMap((x) => x.lat).sort((a, b) => a - b);
         (results[room] ??= {})[n] = {
           msgsPerS: median(rs.map((x) => x.rate)),
@@ -230,12 +289,13 @@ export async function runE2E(args) {
           p99: pct(lat, 99),
           says: lat.length,
           roundsUsed: used.length,
-          roundsQuiet: quiet.length >= 2,
+          roundsQuiet: quiet.length >= 3,
           rounds: rounds[room].map((x) => ({ rate: x.rate, usPerMsg: x.usPerMsg, other: x.otherCpu })),
           workerdCpu: median(rs.map((x) => x.workerdCpu ?? NaN)),
           clientCpu: median(rs.map((x) => x.clientCpu)),
           otherCpu: median(rs.map((x) => x.otherCpu ?? NaN)),
-          pairedRatio: paired.length ? { median: median(paired), min: Math.min(...paired), max: Math.max(...paired) } : null,
+          pairedRatio: pairedTo("plain-js"),
+          floorRatio: pairedTo("floor"),
         };
       }
       if (n === Math.max(...args.sockets) && args.wake) await measureWake(server, client, args.rooms, n, wake);

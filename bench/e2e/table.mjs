@@ -1,6 +1,6 @@
 // The end-to-end table and the RESULT lines, shared by run.mjs and report.mjs.
 
-export const ROOMS = ["durable-rooms", "plain-js", "partyserver", "effect-schema"];
+export const ROOMS = ["durable-rooms", "durable-rooms-coalesced", "plain-js", "partyserver", "effect-schema", "floor"];
 
 export const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 
@@ -32,7 +32,8 @@ export function resultLines({ results }, rooms, sockets) {
     for (const n of sockets) {
       const r = results[room]?.[n];
       if (!r) continue;
-      const ratio = base?.[n] ? r.msgsPerS / base[n].msgsPerS : NaN;
+      // The ratio paired within rounds (geometric mean), or 1 for plain-js.
+      const ratio = room === "plain-js" ? 1 : r.pairedRatio?.geoMean ?? (base?.[n] ? r.msgsPerS / base[n].msgsPerS : NaN);
       lines.push(`RESULT ${room} ${n} ${f(r.msgsPerS)} ${f(r.p50, 3)} ${f(r.p99, 3)} ${f(ratio, 3)}`);
     }
   }

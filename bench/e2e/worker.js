@@ -1,10 +1,15 @@
 // The bench worker: four chat rooms with the same semantics, side by side in
-// one workerd, each on its own Durable Object class (SQLite-backed):
+// one workerd, each on its own Durable Object class (SQLite-backed), and the
+// floor, which does the least any room can:
 //
 //   durable-rooms   the chat example: the real shim and the Wasm core
+//   durable-rooms-coalesced  the same with coalesced delivery (20 ms window):
+//                   what each socket is owed leaves as one JSON array
 //   plain-js        hand-written JSON.parse + checks, hibernatable sockets
 //   partyserver     a PartyServer `Server` with hibernation on
 //   effect-schema   like plain-js, but decoding and encoding with Effect Schema
+//   floor           no parse, no storage, no encoding: each inbound frame is
+//                   sent as it came to every socket (the platform's limit)
 //
 // Semantics (wasm/examples/chat/chat.cpp): join → UserJoined to the others
 // (the first join creates the state {createdAt, messageCount: 0});
@@ -21,15 +26,17 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { Server } from "partyserver";
-import wasm from "../../dist/wasm/core.wasm";
-import factory from "../../dist/wasm/core.mjs";
-import { roomNames } from "../../dist/wasm/rooms.meta.js";
+import wasm from "../../dist/wasm-bench/core.wasm";
+import factory from "../../dist/wasm-bench/core.mjs";
+import { roomNames } from "../../dist/wasm-bench/rooms.meta.js";
+import coalescedWasm from "../../dist/wasm-bench-coalesced/core.wasm";
+import coalescedFactory from "../../dist/wasm-bench-coalesced/core.mjs";
 import { makeRooms } from "../../shim/index.js";
 import { effectCodec, plainCodec } from "./chat-codecs.js";
 
 const STATE_KEY = "state";
 const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
-const constructed = { "durable-rooms": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0 };
+const constructed = { "durable-rooms": 0, "durable-rooms-coalesced": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0, floor: 0 };
 
 // Close codes a server may not send back (workerd throws on them).
 const answerable = (code) =>
@@ -43,6 +50,15 @@ export class RoomsDO extends rooms.DO {
   constructor(ctx, env) {
     super(ctx, env);
     constructed["durable-rooms"]++;
+  }
+}
+
+const coalesced = makeRooms({ wasm: coalescedWasm, factory: coalescedFactory, roomNames, binding: "COALESCED" });
+
+export class CoalescedRoomsDO extends coalesced.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["durable-rooms-coalesced"]++;
   }
 }
 
@@ -236,9 +252,57 @@ export class EffectRoom extends PlainRoom {
   static label = "effect-schema";
 }
 
+// ---- 5. The floor ------------------------------------------------------------------
+
+// What no room can beat: each inbound frame goes out as it came (the bench's
+// Say carries the "text" its clients count deliveries by) to every socket,
+// with no parse, no validation, no storage and no encoding. Joins send a
+// fixed UserJoined to the others. The count of frames is kept in memory only,
+// for the run's check that every Say arrived.
+const FLOOR_JOINED = '{"_tag":"UserJoined","userId":"?"}';
+
+export class FloorRoom extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed.floor++;
+    this.frames = 0;
+  }
+
+  fetch(request) {
+    if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
+      return Response.json({ messageCount: this.frames });
+    }
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws !== server) ws.send(FLOOR_JOINED);
+    }
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  webSocketMessage(_ws, data) {
+    this.frames++;
+    for (const ws of this.ctx.getWebSockets()) {
+      try {
+        ws.send(data);
+      } catch {
+        // Closing; nothing to clean up.
+      }
+    }
+  }
+
+  webSocketClose(ws, code, reason) {
+    try {
+      ws.close(answerable(code) ? code : 1000, answerable(code) ? reason : "");
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
 // ---- Routing ----------------------------------------------------------------------
 
-const BINDINGS = { "plain-js": "PLAIN", partyserver: "PARTY", "effect-schema": "EFFECT" };
+const BINDINGS = { "plain-js": "PLAIN", partyserver: "PARTY", "effect-schema": "EFFECT", floor: "FLOOR" };
 
 export default {
   async fetch(request, env) {
@@ -253,9 +317,10 @@ export default {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     switch (room) {
-      case "durable-rooms": {
+      case "durable-rooms":
+      case "durable-rooms-coalesced": {
         const userId = url.searchParams.get("userId") || "anon";
-        const chat = rooms.client(env.ROOMS).room("chat");
+        const chat = room === "durable-rooms" ? rooms.client(env.ROOMS).room("chat") : coalesced.client(env.COALESCED).room("chat");
         if (!upgrade) return Response.json(await chat.getState(id));
         return chat.upgrade(id, request, {
           connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },
@@ -265,7 +330,8 @@ export default {
       // name is all routePartykitRequest would do here.
       case "partyserver":
       case "plain-js":
-      case "effect-schema": {
+      case "effect-schema":
+      case "floor": {
         const ns = env[BINDINGS[room]];
         return ns.get(ns.idFromName(id)).fetch(request);
       }

@@ -136,13 +136,18 @@ function assertConnection(conn, userId, { notBefore, notAfter }) {
 
 // ---- HTTP routes ----------------------------------------------------------------
 
-test("GET / serves the chat page with a WebSocket client", TEST, async () => {
+test("GET / serves the chat page on the typed client, GET /client.js the client", TEST, async () => {
   const r = await fetchJson(`${base}/`);
   assert.equal(r.status, 200);
   assert.match(r.contentType, /^text\/html/);
   assert.match(r.text, /<html/i);
-  assert.match(r.text, /new WebSocket\(/);
+  assert.match(r.text, /import \{ connect \} from "\/client\.js"/);
   assert.match(r.text, /\/ws\/chat\//);
+  const c = await fetchJson(`${base}/client.js`);
+  assert.equal(c.status, 200);
+  assert.match(c.contentType, /javascript/);
+  assert.match(c.text, /export function connect\(/);
+  assert.equal((await fetchJson(`${base}/client.d.ts`)).status, 404, "only the script is served");
 });
 
 test("unknown routes answer 404 with a JSON error", TEST, async () => {

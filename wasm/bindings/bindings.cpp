@@ -97,6 +97,15 @@ class WasmHost final : public rooms::Host {
   }
   std::string loadAttachment(std::uint32_t slot) override { return hostCall(rooms::HostOp::LoadAttachment, slot).value_or(""); }
   std::optional<std::string> env(std::string_view key) override { return hostCall(rooms::HostOp::Env, 0, key); }
+  // The shim answers with the time in ms as text, or null.
+  std::optional<double> autoResponseTime(std::uint32_t slot) override {
+    auto t = hostCall(rooms::HostOp::AutoResponseTime, slot);
+    if (!t || t->empty()) return std::nullopt;
+    char* end = nullptr;
+    double v = std::strtod(t->c_str(), &end);
+    if (end == t->c_str()) return std::nullopt;
+    return v;
+  }
 };
 
 struct BatchView {
@@ -153,6 +162,24 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t rooms_max_reply() {
   return static_cast<std::uint32_t>(std::max(room->maxFrameBytes(), rooms::CodecLimits{}.maxFrameBytes));
 }
 
+// The room type's heartbeat (after rooms_init), for the shim's
+// setWebSocketAutoResponse: {u32 len, request bytes, u32 len, response
+// bytes}; an empty view when the heartbeat is off.
+EMSCRIPTEN_KEEPALIVE BatchView* rooms_heartbeat() {
+  static std::string text;
+  text.clear();
+  if (const rooms::Heartbeat* hb = room ? room->heartbeat() : nullptr) {
+    for (const std::string* part : {&hb->request, &hb->response}) {
+      std::uint32_t n = static_cast<std::uint32_t>(part->size());
+      text.append(reinterpret_cast<const char*>(&n), 4);
+      text.append(*part);
+    }
+  }
+  view.ptr = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(text.data()));
+  view.len = static_cast<std::uint32_t>(text.size());
+  return &view;
+}
+
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_message(std::uint32_t slot, std::uint32_t len, int binary) {
   batch.clear();
   room->message(slot, in(0, len), binary != 0, batch);
@@ -174,6 +201,13 @@ EMSCRIPTEN_KEEPALIVE BatchView* rooms_upgrade(std::uint32_t req, std::uint32_t l
 EMSCRIPTEN_KEEPALIVE BatchView* rooms_alarm(std::uint32_t req, int retryCount, int isRetry) {
   batch.clear();
   room->alarm(req, retryCount, isRetry != 0, batch);
+  return done();
+}
+
+// The timer of a FlushAfter effect fired (coalesced delivery).
+EMSCRIPTEN_KEEPALIVE BatchView* rooms_flush() {
+  batch.clear();
+  room->flush(batch);
   return done();
 }
 

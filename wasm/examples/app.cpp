@@ -4,4 +4,4 @@
 
 #include "chat/chat.h"
 
-ROOMS_MODULE(rooms::Registry().add<chat::Chat>(chat::handlers()));
+ROOMS_MODULE(rooms::Registry().add<chat::Chat>(chat::handlers(), chat::options()));

@@ -5,21 +5,47 @@
 //   GET  /ws/:room/:id?opts=<UpgradeOpts JSON>   client.room(room).upgrade(id, request, opts)
 //   POST /call/:room/:id/:op   body: the argument  client.room(room)[op](id, arg)
 //        → 200 {ok: true, value} | {ok: false, error: {_tag, message, ...}}
+//   GET  /debug/constructed/:room/:id             {constructed: n}: constructions
+//        of that room's object in this isolate (module globals; wakes nothing)
 //   GET  /debug/storage/:room/:id                 what the instance stored
 //        → 200 {keys: [storage keys], alarm: epoch ms | null}; test-only,
 //        through a subclass of the library's class (the library has no such op)
 
 import wasm from "../../../dist/wasm-test/core.wasm";
 import factory from "../../../dist/wasm-test/core.mjs";
-import { roomNames } from "../../../dist/wasm-test/rooms.meta.js";
+import { heartbeats, roomNames } from "../../../dist/wasm-test/rooms.meta.js";
 import { makeRooms, RoomsError } from "../../../shim/index.js";
 
-const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+const rooms = makeRooms({ wasm, factory, roomNames, heartbeats, binding: "ROOMS" });
+
+// Constructions per room ("name:id"), in this isolate: module globals, so
+// reading them (GET /debug/constructed/:room/:id) never wakes a room.
+const constructed = new Map();
+
 export class RoomsDO extends rooms.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    // A room's first construction learns its identity from its first
+    // request (below); a woken one has it from storage.
+    if (this.identity) count(this.identity);
+  }
+
+  async ready(name, id) {
+    const known = this.identity !== null;
+    const r = await super.ready(name, id);
+    if (!known && this.identity) count(this.identity);
+    return r;
+  }
+
   // Reads only: listing the storage creates none.
   async debugStorage() {
     return { keys: [...this.ctx.storage.kv.list()].map(([k]) => k), alarm: await this.ctx.storage.getAlarm() };
   }
+}
+
+function count({ name, id }) {
+  const key = `${name}:${id}`;
+  constructed.set(key, (constructed.get(key) ?? 0) + 1);
 }
 
 const plain = (e) => {
@@ -41,6 +67,8 @@ export default {
         return Response.json(plain(e), { status: e.status ?? 500 });
       }
     }
+    m = url.pathname.match(/^\/debug\/constructed\/([^/]+)\/([^/]+)$/);
+    if (m) return Response.json({ constructed: constructed.get(`${m[1]}:${decodeURIComponent(m[2])}`) ?? 0 });
     m = url.pathname.match(/^\/debug\/storage\/([^/]+)\/([^/]+)$/);
     if (m) {
       const stub = env.ROOMS.get(env.ROOMS.idFromName(`${m[1]}:${decodeURIComponent(m[2])}`));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rooms/errors.h"
@@ -30,6 +31,10 @@ struct BroadcastOptions {
   // Only connections that joined this topic (Connection::join). `to` wins
   // over `tag`, and `tag` over `topic`; except/exceptAll apply to all three.
   std::optional<std::string> topic;
+  // Latest value wins (rooms with coalescing on, RoomOptions::coalesce):
+  // this frame replaces any earlier frame with the same key that is still
+  // waiting for a recipient, e.g. "cursor:" + the user's id.
+  std::string_view latest;
 };
 
 // Scratch buffers reused across broadcasts (no allocation per event once grown).

@@ -53,7 +53,8 @@ bool EffectReader::next(Effect& e) {
     case EffectKind::Delete:
       e.key = str();
       break;
-    case EffectKind::SetAlarm: {
+    case EffectKind::SetAlarm:
+    case EffectKind::FlushAfter: {
       std::uint64_t lo = u32(), hi = u32();
       std::uint64_t v = lo | hi << 32;
       std::memcpy(&e.time, &v, 8);

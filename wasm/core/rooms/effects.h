@@ -20,6 +20,8 @@
 //   Call     callId, str room, str id, u32 op, str payload   (sibling room)
 //   Reply    req, u32 ok, str tag (empty when ok), str payload
 //   Log      u32 level, str text
+//   FlushAfter f64 ms     call the core's flush entry point after `ms`
+//                         (coalesced delivery; one outstanding at a time)
 //
 // The numbers (kinds, call operations, log levels) are in wire.h, shared with
 // the shim through the generated shim/wire.js.
@@ -109,6 +111,10 @@ class EffectBatch {
     kind(EffectKind::Log);
     u32(static_cast<std::uint32_t>(level));
     str(text);
+  }
+  void flushAfter(double ms) {
+    kind(EffectKind::FlushAfter);
+    f64(ms);
   }
 
  private:

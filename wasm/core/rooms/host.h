@@ -36,6 +36,9 @@ class Host {
   virtual std::string loadAttachment(std::uint32_t slot) = 0;
   // A string value of the Worker's environment (vars, secrets).
   virtual std::optional<std::string> env(std::string_view key) = 0;
+  // When the platform last answered the heartbeat request on this socket
+  // (ms since the epoch; getWebSocketAutoResponseTimestamp), or none.
+  virtual std::optional<double> autoResponseTime(std::uint32_t) { return std::nullopt; }
 };
 
 }  // namespace rooms

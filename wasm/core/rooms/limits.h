@@ -2,8 +2,11 @@
 // the actual value.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace rooms {
@@ -49,14 +52,82 @@ inline constexpr std::uint32_t kCloseOverBudget = 1008;
 inline constexpr std::string_view kOverBudgetReason = "inbound rate limit exceeded";
 
 // Topics (Connection::join): per connection at most this many topics, each 1
-// to kMaxTopicLength bytes. Membership lives in the socket's attachment, so
-// it also counts against RoomOptions::maxAttachmentBytes.
+// to kMaxTopicLength bytes. Membership lives in the runtime part of the
+// socket's attachment, so it also counts against kMaxRuntimeAttachmentBytes
+// (1 KiB: about 7 topics of 128 bytes, or 32 of 20).
 inline constexpr std::size_t kMaxTopicsPerConnection = 32;
 inline constexpr std::size_t kMaxTopicLength = 128;
 
 // Resume buffer defaults (RoomOptions::resumeFrames, resumeBytes).
 inline constexpr std::size_t kDefaultResumeFrames = 128;
 inline constexpr std::size_t kDefaultResumeBytes = std::size_t(256) << 10;
+// Coalesced delivery (RoomOptions::coalesce). Off by default. When on, the
+// frames a room owes one recipient within `windowMs` leave as one frame: a
+// JSON array of the frames as they would have been sent alone, in order (a
+// single frame leaves as it is). Recipients owed the same frames share one
+// array, encoded once. A broadcast with a `latest` key (BroadcastOptions)
+// replaces an earlier frame of that key still waiting for the same
+// recipient: only the newest per key per window is sent.
+struct CoalesceOptions {
+  // How long a frame may wait for others; 0 turns coalescing off.
+  std::uint32_t windowMs = 0;
+  // Everything waiting leaves at once when one recipient is owed this many
+  // frames or bytes, whatever the window.
+  std::uint32_t maxFrames = 100;
+  std::size_t maxBytes = std::size_t(64) << 10;
+};
+
+// ---- Liveness and control (issue 11) ----------------------------------------
+
+// A heartbeat that never wakes the room: the platform answers the text frame
+// `request` with `response` (setWebSocketAutoResponse) while the room sleeps,
+// and records when. With it on, the room closes sockets that sent neither a
+// frame nor a ping for `staleAfter` with kCloseStale / kStaleReason, and
+// their onClose runs when the platform reports the close. The sweep is an
+// internal timer on the room's alarm: it wakes the room at most once per
+// `sweepEvery`, and only while the room has sockets.
+//
+// A silent socket is closed after between staleAfter and staleAfter +
+// sweepEvery of silence while the room stays awake, and after at most
+// staleAfter × 5/4 + sweepEvery across hibernations (the last frame's time
+// is persisted coarsely, to a quarter of staleAfter, and read back as late as
+// it can have been: never early). Plus the platform's alarm delay.
+struct Heartbeat {
+  // Each at most 2,048 characters (the platform's limit), not empty.
+  std::string request = "ping";
+  std::string response = "pong";
+  std::chrono::milliseconds staleAfter{60'000};
+  // 0: a quarter of staleAfter.
+  std::chrono::milliseconds sweepEvery{0};
+};
+inline constexpr std::uint32_t kCloseStale = 4000;
+inline constexpr std::string_view kStaleReason = "stale";
+inline constexpr std::size_t kMaxHeartbeatTextLength = 2048;
+
+// What happens to a frame over an inbound limit (per connection or room-wide).
+enum class OverLimit : std::uint8_t {
+  // The sender is closed with kCloseOverBudget (1008); the default.
+  Close,
+  // The frame is dropped and the sender alone gets the runtime frame
+  // {"$rooms":"RateLimitError","limit":"frames"|"bytes"|"room","retryAfterMs":N}
+  // (docs/PROTOCOL.md), at most one per connection per kRateLimitNoticeMs.
+  Drop,
+};
+inline constexpr double kRateLimitNoticeMs = 1000;
+
+// The shortest hibernation: the platform hibernates an object after 10 s
+// without events. A bucket that refills completely in that time needs no
+// persistence; one that lacks more keeps a snapshot in its attachment.
+inline constexpr double kMinHibernationIdleMs = 10'000;
+
+// Named timers (ctx.timers()): at most this many per room, names of 1 to
+// kMaxTimerNameLength bytes not starting with '$' (reserved for the runtime).
+inline constexpr std::size_t kMaxTimers = 64;
+inline constexpr std::size_t kMaxTimerNameLength = 64;
+// An alarm that fires up to this early still runs its earliest entry.
+inline constexpr double kAlarmEarlyMs = 1000;
+// The platform retries a failed alarm at most this many times.
+inline constexpr int kMaxAlarmRetries = 6;
 
 // Per room type, configurable.
 struct RoomOptions {
@@ -94,6 +165,19 @@ struct RoomOptions {
   // frame no longer in the buffer gets ResyncRequired.
   std::size_t resumeFrames = kDefaultResumeFrames;
   std::size_t resumeBytes = kDefaultResumeBytes;
+  // Coalesced delivery; off unless coalesce.windowMs > 0.
+  CoalesceOptions coalesce{};
+
+  // Off by default (Heartbeat above): `.heartbeat = rooms::Heartbeat{}`.
+  std::optional<Heartbeat> heartbeat;
+  // The policy for frames over the inbound limits (per connection above,
+  // room-wide below).
+  OverLimit overLimit = OverLimit::Close;
+  // Room-wide, inbound: frames per second across all connections, with a
+  // burst (0 = one second's worth); 0 = unlimited. In memory: full again
+  // after every wake.
+  std::uint32_t roomInboundFramesPerSecond = 0;
+  std::uint32_t roomInboundFrameBurst = 0;
 };
 
 // Storage keys the core owns.
@@ -104,5 +188,10 @@ inline constexpr std::string_view kAlarmFailureKey = "rooms:alarm-failure";
 // key per buffered frame, kResumeFramePrefix + its sequence number.
 inline constexpr std::string_view kResumeHeadKey = "rooms:seq";
 inline constexpr std::string_view kResumeFramePrefix = "rooms:seq:";
+// Named timers and the runtime's own ("$sweep"): {"name": epoch ms, ...}.
+inline constexpr std::string_view kTimersKey = "rooms:timers";
+// The entries whose handler failed in the last platform alarm, for its
+// retry: ["$alarm" (the spec's schedule), "name", ...].
+inline constexpr std::string_view kAlarmRetryKey = "rooms:alarm-retry";
 
 }  // namespace rooms

@@ -31,6 +31,7 @@
 #include "rooms/broadcast.h"
 #include "rooms/features.h"
 #include "rooms/runtime/presence.h"
+#include "rooms/runtime/attachment.h"
 #include "rooms/runtime/sibling.h"
 #include "rooms/runtime/upgrade.h"
 
@@ -103,7 +104,7 @@ class Connection {
 
   // Topics: membership that changes at run time, kept in the attachment
   // (limits: kMaxTopicsPerConnection topics of 1 to kMaxTopicLength bytes,
-  // and the attachment's RoomOptions::maxAttachmentBytes). Joining a topic
+  // and the attachment's runtime part, kMaxRuntimeAttachmentBytes). Joining a topic
   // twice or leaving one not joined does nothing. On error (a topic name
   // out of bounds: RoomValidationError; too many topics or too large an
   // attachment: AttachmentTooLargeError) the membership is unchanged.
@@ -134,6 +135,19 @@ class Connection {
   std::string id_;
   std::vector<std::string> tags_;
   std::optional<typename R::Connection> state_;
+  // The attachment (runtime/attachment.h): the state's JSON exactly as
+  // stored, so rewriting the runtime part never re-encodes the state, and the
+  // runtime part as stored. Valid once attachmentRead_ (read on first need
+  // after a wake; known from the start for a connection accepted this wake).
+  std::string stateText_;
+  RuntimeRecord runtime_;
+  bool attachmentRead_ = false;
+  // Liveness and control, in memory (this wake): the last frame's exact time
+  // (0: none seen this wake), the last RateLimitError sent, and whether the
+  // inbound budget was restored from the attachment.
+  double lastFrame_ = 0;
+  double lastNotice_ = -1e300;
+  bool budgetRestored_ = false;
   std::string meta_;
   bool open_ = true;
   // The platform reported the socket closed; the slot is freed once no
@@ -141,9 +155,7 @@ class Connection {
   bool gone_ = false;
   std::uint32_t flights_ = 0;  // running handlers whose ctx.connection() is this
 
-  // Read with the state from the attachment (runtime/attachment.h).
-  std::string ref_;                  // presence ref, one per socket
-  std::vector<std::string> topics_;
+  // The presence ref and the topics live in runtime_ (runtime/attachment.h).
   // onConnect ended well (or the socket was here before a wake).
   bool connected_ = false;
   // Presence: the other sockets were told of this one (its entry as of the
@@ -212,6 +224,32 @@ class SiblingRoom {
   CallSink* sink_;
 };
 
+// ctx.timers(): named timers on the room's one alarm, beside the spec's
+// schedule (scheduleIn/scheduleAt). Each fires onAlarm once at its time, with
+// ctx.timer() naming it; persisted, so they survive hibernation and
+// restarts. A timer is removed only in the batch where its handler
+// succeeded: a failed one is retried by the platform with ctx.systemFailure()
+// set, as the schedule is. Due entries run in time order within one alarm.
+// At most kMaxTimers per room; names of 1 to kMaxTimerNameLength bytes, not
+// starting with '$'. Over either, a RoomError.
+template <class R>
+class Timers {
+ public:
+  // Sets (or moves) the timer `name`.
+  template <class Rep, class Period>
+  Status set(std::string_view name, std::chrono::duration<Rep, Period> delay);
+  Status setAt(std::string_view name, Timestamp at);
+  // Removes it; nothing happens when there is none.
+  Status cancel(std::string_view name);
+  // When it fires, or none.
+  std::optional<Timestamp> next(std::string_view name);
+
+ private:
+  friend class RoomCtx<R>;
+  explicit Timers(RoomInstance<R>* r) : room_(r) {}
+  RoomInstance<R>* room_;
+};
+
 // ---- The handler context -----------------------------------------------------
 
 template <class R>
@@ -251,6 +289,13 @@ class RoomCtx {
   Status cancelSchedule();
   std::optional<Timestamp> nextAlarm();
 
+  // Named timers on the same alarm (Timers above).
+  Timers<R> timers() { return Timers<R>(room_); }
+  // In onAlarm: the named timer that fired, or none for the schedule.
+  std::optional<std::string_view> timer() const {
+    return timer_ ? std::optional<std::string_view>(*timer_) : std::nullopt;
+  }
+
   template <class O>
   SiblingRoom<O> room() {
     return SiblingRoom<O>(room_);
@@ -276,6 +321,7 @@ class RoomCtx {
   Connection<R>* connection_;
   Connections<R> connections_;
   std::optional<SystemFailure> systemFailure_;
+  std::optional<std::string> timer_;
 };
 
 // ---- Type-erased instance and registry ---------------------------------------
@@ -311,6 +357,11 @@ class Registry {
   }
 
   bool has(std::string_view name) const { return types_.count(std::string(name)) != 0; }
+  // The heartbeat of a room type (RoomOptions::heartbeat), or null.
+  const Heartbeat* heartbeatOf(std::string_view name) const {
+    auto it = types_.find(name);
+    return it == types_.end() || !it->second.heartbeat ? nullptr : &*it->second.heartbeat;
+  }
   std::vector<std::string> names() const;
   // A new instance, or RoomNotFoundError.
   Result<std::unique_ptr<RoomInstanceBase>> create(std::string_view name, std::string id, Host& host) const;
@@ -325,6 +376,7 @@ class Registry {
     std::function<std::unique_ptr<RoomInstanceBase>(std::string, Host&, const Registry&)> create;
     std::function<std::string()> jsonSchemas;
     std::function<std::pair<std::string, std::string>()> typeScript;  // {namespace, Rooms entry}
+    std::optional<Heartbeat> heartbeat;
   };
   template <class T>
   static const void* typeKey() {

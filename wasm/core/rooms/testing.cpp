@@ -28,6 +28,11 @@ void TestConnection::close(std::uint32_t code, std::string_view reason) {
 
 void TestConnection::receiveRaw(std::string_view text) {
   if (!open_) return;
+  if (const Heartbeat* hb = rt_->registry_.heartbeatOf(inst_->name); hb && text == hb->request) {
+    received_.push_back(hb->response);
+    pingAt_ = rt_->now_;
+    return;
+  }
   rt_->request(*inst_, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.message(slot_, text, false, b); });
 }
 
@@ -122,6 +127,7 @@ RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
         void getConnections(std::uint32_t r, std::optional<std::string_view>, EffectBatch& o) override { refuse(r, o); }
         void broadcast(std::uint32_t r, std::string_view, EffectBatch& o) override { refuse(r, o); }
         void resume(std::uint32_t, bool, std::string_view, std::string_view, EffectBatch&) override {}
+        void flush(EffectBatch&) override {}
         std::size_t inFlight() const override { return 0; }
         std::size_t maxFrameBytes() const override { return 0; }
       };
@@ -131,6 +137,7 @@ RoomInstanceBase& InMemoryRuntime::core(Instance& inst) {
       inst.core = std::move(m);
     } else {
       inst.core = std::move(created.value());
+      ++constructions_;
     }
   }
   return *inst.core;
@@ -210,6 +217,9 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
       case EffectKind::Log:
         logs_.emplace_back(e.bytes);
         break;
+      case EffectKind::FlushAfter:
+        if (!inst.flushAt) inst.flushAt = now_ + e.time;
+        break;
     }
   }
 }
@@ -260,9 +270,26 @@ void InMemoryRuntime::drainCloses() {
   }
 }
 
+void InMemoryRuntime::runFlush(Instance& inst) {
+  inst.flushAt.reset();
+  if (!inst.core) return;  // dropped with the instance: nothing was waiting
+  request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t) { c.flush(b); });
+}
+
 void InMemoryRuntime::advance(std::chrono::milliseconds d) {
   double target = now_ + static_cast<double>(d.count());
   for (;;) {
+    // Flushes of coalesced frames that fall due before the next alarm.
+    Instance* due = nullptr;
+    for (auto& [_, inst] : instances_)
+      if (inst->flushAt && *inst->flushAt <= target && (!due || *inst->flushAt < *due->flushAt)) due = inst.get();
+    for (auto& [_, inst] : instances_)
+      if (due && inst->alarm && *inst->alarm < *due->flushAt) due = nullptr;
+    if (due) {
+      if (*due->flushAt > now_) now_ = *due->flushAt;
+      runFlush(*due);
+      continue;
+    }
     // The earliest due alarm across all instances.
     Instance* next = nullptr;
     for (auto& [_, inst] : instances_)
@@ -285,6 +312,8 @@ void InMemoryRuntime::advance(std::chrono::milliseconds d) {
 }
 
 void InMemoryRuntime::hibernate() {
+  for (auto& [_, inst] : instances_)
+    if (inst->flushAt) runFlush(*inst);
   attachmentLoads_ = 0;
   for (auto& [_, inst] : instances_) inst->core.reset();
 }

@@ -56,6 +56,8 @@ class TestConnection {
   }
   void clearReceived() { received_.clear(); }
   bool isOpen() const { return open_; }
+  // The socket's attachment as the platform holds it (attachment.h).
+  const std::string& attachment() const { return attachment_; }
   std::optional<std::uint32_t> closeCode() const { return closeCode_; }
   const std::string& closeReason() const { return closeReason_; }
 
@@ -67,8 +69,13 @@ class TestConnection {
     auto text = encodeToString(event);
     receiveRaw(text ? *text : std::string());
   }
-  // Raw text, as received from the wire (for validation tests).
+  // Raw text, as received from the wire (for validation tests). When the
+  // room type has a heartbeat and `text` is its request, the platform
+  // answers it (the response lands in received()) and records the time,
+  // without constructing or waking the room.
   void receiveRaw(std::string_view text);
+  // When the platform last answered this socket's heartbeat, or none.
+  std::optional<double> autoResponseAt() const { return pingAt_; }
   void receiveBinary(std::string_view bytes);
 
  private:
@@ -81,6 +88,7 @@ class TestConnection {
   std::vector<std::string> tags_;
   std::vector<std::string> received_;
   std::string attachment_;
+  std::optional<double> pingAt_;
   bool open_ = true;
   // Set while the platform reports this client's close: the socket is still
   // listed then, so a core woken by the close finds it and runs onClose.
@@ -130,12 +138,15 @@ class InMemoryRuntime {
   // The clock, as handlers see it (RoomCtx::now()).
   Timestamp now() const { return fromEpochMs(static_cast<std::int64_t>(std::llround(now_))); }
   // Moves the clock and runs every alarm that falls due, retrying failed
-  // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does.
+  // ones after 2 s, 4 s, 8 s ... up to 6 retries, as the platform does, and
+  // every flush of coalesced frames that falls due.
   void advance(std::chrono::milliseconds d);
   void setEnv(std::string key, std::string value) { env_[std::move(key)] = std::move(value); }
 
   // Simulates hibernation: every room instance is dropped; sockets,
-  // attachments, storage and alarms stay. The next event rebuilds it.
+  // attachments, storage and alarms stay. The next event rebuilds it. A
+  // pending flush of coalesced frames runs first (on the platform its timer
+  // keeps the object awake until it fires).
   void hibernate();
 
   // Inspection for tests.
@@ -145,6 +156,9 @@ class InMemoryRuntime {
   std::size_t attachmentLoads() const { return attachmentLoads_; }
   // Clock reads (Host::now) across all rooms: each is a call out of the core.
   std::size_t clockReads() const { return clockReads_; }
+  // Room instances constructed (at start and after every hibernate()), across
+  // all rooms: a wake costs one.
+  std::size_t constructions() const { return constructions_; }
   const std::vector<std::string>& logs() const { return logs_; }
   // Sibling calls applied (Call effects), across all rooms.
   std::size_t siblingCalls() const { return siblingCalls_; }
@@ -172,6 +186,7 @@ class InMemoryRuntime {
   template <class Fn>
   Reply request(Instance& inst, Fn&& fn);
   void apply(Instance& inst, const EffectBatch& batch);
+  void runFlush(Instance& inst);
   void drainCloses();
   // The error of a failed connect(): an UpgradeError keeps its message and
   // HTTP status; anything else becomes a RoomError naming the tag.
@@ -191,6 +206,7 @@ class InMemoryRuntime {
   std::vector<PendingClose> pendingCloses_;
   std::size_t attachmentLoads_ = 0;
   std::size_t clockReads_ = 0;
+  std::size_t constructions_ = 0;
   std::size_t siblingCalls_ = 0;
   std::size_t storageOps_ = 0;
   std::size_t storageBytes_ = 0;
@@ -216,6 +232,8 @@ struct Instance final : Host {
   std::unique_ptr<RoomInstanceBase> core;
   std::map<std::string, std::string, std::less<>> storage;
   std::optional<double> alarm;
+  // When the flush a FlushAfter effect asked for falls due (coalescing).
+  std::optional<double> flushAt;
   int alarmRetry = 0;
   // slot → client end; kept across hibernation like the platform's sockets.
   std::map<std::uint32_t, std::unique_ptr<TestConnection>> sockets;
@@ -234,6 +252,10 @@ struct Instance final : Host {
   }
   std::vector<ConnectionRecord> loadConnections() override;
   std::string loadAttachment(std::uint32_t slot) override;
+  std::optional<double> autoResponseTime(std::uint32_t slot) override {
+    auto it = sockets.find(slot);
+    return it == sockets.end() ? std::nullopt : it->second->pingAt_;
+  }
   std::optional<std::string> env(std::string_view key) override {
     auto it = rt->env_.find(key);
     if (it == rt->env_.end()) return std::nullopt;

@@ -30,7 +30,8 @@
   X(ClearAlarm, 8)            \
   X(Call, 9)                  \
   X(Reply, 10)                \
-  X(Log, 11)
+  X(Log, 11)                  \
+  X(FlushAfter, 12)
 
 // What a request to a room instance asks (the client's calls, and sibling
 // calls from other rooms): the `op` of the shim's roomsRequest RPC and of
@@ -63,7 +64,8 @@
   X(Load, 1)              \
   X(LoadConnections, 2)   \
   X(LoadAttachment, 3)    \
-  X(Env, 4)
+  X(Env, 4)               \
+  X(AutoResponseTime, 5)
 
 namespace rooms {
 

@@ -42,6 +42,10 @@ Task<Status> onClose(Ctx& ctx) {
 
 }  // namespace
 
+rooms::RoomOptions options() {
+  return {.inboundFramesPerSecond = 20, .inboundFrameBurst = 60, .heartbeat = rooms::Heartbeat{}};
+}
+
 rooms::Handlers<Chat> handlers() {
   return {.onConnect = onConnect, .onEvent = rooms::dispatch(onSay, onTyping), .onClose = onClose};
 }

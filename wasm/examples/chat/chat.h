@@ -47,5 +47,9 @@ inline std::string userKey(const Connection& c) { return c.userId; }
 using Chat = rooms::Room<"chat", State, Connection, Event, Broadcast, rooms::Presence<&online, &userKey>, rooms::Resume>;
 
 rooms::Handlers<Chat> handlers();
+// The heartbeat (`ping` answered `pong` without waking the room; sockets
+// silent for 60 s closed with 4000 "stale") and an inbound limit no typing
+// user reaches: 20 frames/s with a burst of 60 per connection.
+rooms::RoomOptions options();
 
 }  // namespace chat

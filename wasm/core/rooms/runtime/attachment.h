@@ -1,80 +1,152 @@
-// A socket's attachment: what the runtime keeps with one connection across
-// hibernation. Either the connection state's JSON alone (a room that uses
-// none of the features below writes nothing else, as before), or a runtime
-// record, a newline and the state's JSON:
+// The attachment envelope: what a socket's attachment holds. The room's
+// connection state (its schema's JSON) and, when the runtime keeps anything
+// per connection (the last frame's time for the stale sweep, a rate-limit
+// bucket, ...), a small JSON object of runtime data before it:
 //
-//   {"ref":"3f2a9c1e0b7d","topics":["lobby","game:7"]}\n{"userId":"alice",...}
+//   <runtime JSON object>\n<state JSON>      with runtime data
+//   <state JSON>                             without (byte-identical to the
+//                                            attachments of rooms that use
+//                                            none of it, and to old ones)
 //
-// The encoder writes no raw newline inside JSON, so the first '\n' splits
-// the two. Fields of the record, each optional:
-//   ref     the socket's presence ref (rooms with presence)
-//   topics  the topics it joined (Connection::join)
-// The whole attachment counts against RoomOptions::maxAttachmentBytes.
+// The encoder never writes a raw newline (JSON escapes it inside strings and
+// writes no whitespace), so the first '\n' splits the two parts exactly.
+//
+// The runtime part is read tolerantly: unknown keys and values of the wrong
+// type are ignored (a field reads as absent), so a newer runtime's data and a
+// damaged part never fail a connection. To add a field: a member of
+// RuntimeRecord, a line in formatRuntime, a case in parseRuntime.
+//
+// Sizes: RoomOptions::maxAttachmentBytes bounds the state part; the runtime
+// part is bounded by kMaxRuntimeAttachmentBytes; the attachment is at most
+// their sum plus one byte (limits.h quotes the platform's limits).
+// Not for room authors.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "rooms/json.h"
-#include "rooms/schema.h"
 
 namespace rooms {
 
-struct AttachmentRecord {
-  std::string ref;
-  std::vector<std::string> topics;
-  bool empty() const { return ref.empty() && topics.empty(); }
+// Longest runtime part of an attachment, in bytes (the '\n' not counted).
+inline constexpr std::size_t kMaxRuntimeAttachmentBytes = 1024;
+
+// A token bucket pair (frames, bytes) as it stood at `atMs`.
+struct BucketSnapshot {
+  double frames = 0;
+  double bytes = 0;
+  double atMs = 0;
+  bool operator==(const BucketSnapshot&) const = default;
 };
 
-// Splits `raw` into its record (cleared when there is none) and the state's
-// JSON, which it returns. A record that does not parse is reported in
-// `recordError` and ignored.
-inline std::string_view splitAttachment(std::string_view raw, AttachmentRecord& rec, std::string& recordError) {
-  rec = {};
-  auto nl = raw.find('\n');
-  if (nl == std::string_view::npos) return raw;
-  std::string_view head = raw.substr(0, nl);
-  json::Parser p;
-  if (auto err = p.parse(head, head.size() + 1)) {
-    recordError = describe(*err);
-    return raw.substr(nl + 1);
-  }
-  const json::Value& v = p.root();
-  DecodeCtx c;
-  if (!v.IsObject()) {
-    recordError = "the runtime record is not an object";
-    return raw.substr(nl + 1);
-  }
-  if (auto m = v.FindMember("ref"); m != v.MemberEnd() && !decodeValue(m->value, rec.ref, c))
-    recordError = "ref is not a string";
-  if (auto m = v.FindMember("topics"); m != v.MemberEnd() && !decodeValue(m->value, rec.topics, c))
-    recordError = "topics is not an array of strings";
-  return raw.substr(nl + 1);
+// The runtime's data of one connection, as persisted in its attachment.
+struct RuntimeRecord {
+  // "seen": the time of a frame from the connection (ms since the epoch), at
+  // most a quarter of the stale timeout older than its last frame (the stale
+  // sweep, instance.h).
+  std::optional<double> seen;
+  // "bucket": [frame tokens, byte tokens, at ms], only while the inbound
+  // budget lacks more than a hibernation's refill (budget.h).
+  std::optional<BucketSnapshot> bucket;
+  // "ref": the socket's presence ref (rooms with presence; runtime/presence.h).
+  std::string ref;
+  // "topics": the topics it joined (Connection::join).
+  std::vector<std::string> topics;
+
+  bool empty() const { return !seen && !bucket && ref.empty() && topics.empty(); }
+  bool operator==(const RuntimeRecord&) const = default;
+};
+
+// The two parts of an attachment's text.
+struct AttachmentParts {
+  std::string_view runtime;  // empty when the attachment has none
+  std::string_view state;
+};
+
+inline AttachmentParts splitAttachment(std::string_view text) {
+  auto nl = text.find('\n');
+  if (nl == std::string_view::npos) return {{}, text};
+  return {text.substr(0, nl), text.substr(nl + 1)};
 }
 
-// The attachment of a connection: the state alone when the record is empty;
-// nullopt when a topic is not valid UTF-8.
-inline std::optional<std::string> joinAttachment(const AttachmentRecord& rec, std::string_view state) {
-  if (rec.empty()) return std::string(state);
+// `runtime` as JSON text; empty when it holds nothing.
+inline std::string formatRuntime(const RuntimeRecord& r) {
+  if (r.empty()) return {};
   json::Buffer buf;
   json::Writer w(buf);
+  auto number = [&](double v) {
+    // Times and whole counts as integers: shorter, and exact.
+    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e15) w.Int64(static_cast<std::int64_t>(v));
+    else w.Double(std::isfinite(v) ? v : 0.0);
+  };
   w.StartObject();
-  if (!rec.ref.empty()) {
-    w.Key("ref");
-    w.String(rec.ref.data(), static_cast<json::SizeType>(rec.ref.size()));
+  if (r.seen) {
+    w.Key("seen");
+    number(*r.seen);
   }
-  if (!rec.topics.empty()) {
+  if (r.bucket) {
+    w.Key("bucket");
+    w.StartArray();
+    number(r.bucket->frames);
+    number(r.bucket->bytes);
+    number(r.bucket->atMs);
+    w.EndArray();
+  }
+  if (!r.ref.empty()) {
+    w.Key("ref");
+    w.String(r.ref.data(), static_cast<json::SizeType>(r.ref.size()));
+  }
+  if (!r.topics.empty()) {
     w.Key("topics");
     w.StartArray();
-    for (auto& t : rec.topics)
-      if (!w.String(t.data(), static_cast<json::SizeType>(t.size()))) return std::nullopt;
+    for (auto& t : r.topics) w.String(t.data(), static_cast<json::SizeType>(t.size()));
     w.EndArray();
   }
   w.EndObject();
-  std::string out(buf.GetString(), buf.GetSize());
-  out += '\n';
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Reads a runtime part; false when it is not a JSON object (then `out` is
+// empty). Unknown keys and mistyped values are skipped.
+inline bool parseRuntime(std::string_view text, RuntimeRecord& out) {
+  out = {};
+  if (text.empty()) return true;
+  json::Parser p;
+  if (p.parse(text, kMaxRuntimeAttachmentBytes + 1) || !p.root().IsObject()) return false;
+  const auto& root = p.root();
+  auto finite = [](const json::Value& v) { return v.IsNumber() && std::isfinite(v.GetDouble()); };
+  for (auto m = root.MemberBegin(); m != root.MemberEnd(); ++m) {
+    std::string_view key(m->name.GetString(), m->name.GetStringLength());
+    const auto& v = m->value;
+    if (key == "seen") {
+      if (finite(v)) out.seen = v.GetDouble();
+    } else if (key == "bucket") {
+      if (v.IsArray() && v.Size() == 3 && finite(v[0]) && finite(v[1]) && finite(v[2]))
+        out.bucket = BucketSnapshot{v[0].GetDouble(), v[1].GetDouble(), v[2].GetDouble()};
+    } else if (key == "ref") {
+      if (v.IsString()) out.ref.assign(v.GetString(), v.GetStringLength());
+    } else if (key == "topics") {
+      if (v.IsArray())
+        for (auto& t : v.GetArray())
+          if (t.IsString()) out.topics.emplace_back(t.GetString(), t.GetStringLength());
+    }
+  }
+  return true;
+}
+
+// The attachment text of a runtime part (JSON text or empty) and a state.
+inline std::string joinAttachment(std::string_view runtime, std::string_view state) {
+  std::string out;
+  out.reserve(runtime.size() + 1 + state.size());
+  if (!runtime.empty()) {
+    out.append(runtime);
+    out.push_back('\n');
+  }
   out.append(state);
   return out;
 }

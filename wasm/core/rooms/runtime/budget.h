@@ -43,6 +43,24 @@ class TokenBucket {
   }
   // Takes `n` tokens, going into debt if need be (the next refills pay it).
   void drain(double n) { tokens_ -= n; }
+  // Milliseconds until the bucket holds `n` tokens (0 when it does; when `n`
+  // is over the capacity, until it is full).
+  double msUntil(double n, double nowMs) {
+    if (unlimited()) return 0;
+    double lack = std::min(n, capacity_) - available(nowMs);
+    return lack <= 0 ? 0 : lack * 1000.0 / rate_;
+  }
+  // The tokens held and the time they were counted at (after a refill).
+  double tokens() const { return tokens_; }
+  double lastMs() const { return last_; }
+  // Tokens lacking to a full bucket, at the last refill.
+  double deficit() const { return capacity_ - tokens_; }
+  // Back to a snapshot taken with tokens() and lastMs().
+  void restore(double tokens, double atMs) {
+    tokens_ = std::min(capacity_, tokens);
+    last_ = atMs;
+    started_ = true;
+  }
 
  private:
   void refill(double nowMs) {
@@ -67,16 +85,31 @@ struct InboundBudget {
   TokenBucket frames;
   TokenBucket bytes;
 
+  enum class Refusal : std::uint8_t { None, Frames, Bytes };
+
   bool unlimited() const { return frames.unlimited() && bytes.unlimited(); }
   // Counts one frame of `size` bytes; false when either bucket lacks it
   // (then neither is charged).
-  bool admit(std::size_t size, double nowMs) {
+  bool admit(std::size_t size, double nowMs) { return check(size, nowMs) == Refusal::None; }
+  // As admit(), saying which bucket refused.
+  Refusal check(std::size_t size, double nowMs) {
     double n = static_cast<double>(size);
-    if (!frames.unlimited() && frames.available(nowMs) < 1) return false;
-    if (!bytes.unlimited() && bytes.available(nowMs) < n) return false;
+    if (!frames.unlimited() && frames.available(nowMs) < 1) return Refusal::Frames;
+    if (!bytes.unlimited() && bytes.available(nowMs) < n) return Refusal::Bytes;
     if (!frames.unlimited()) frames.drain(1);
     if (!bytes.unlimited()) bytes.drain(n);
-    return true;
+    return Refusal::None;
+  }
+  // Whether a hibernation (kMinHibernationIdleMs at least) may end before
+  // either bucket is full again: then its state must outlive the wake.
+  bool lacksMoreThan(double ms) const {
+    auto lacks = [&](const TokenBucket& b) { return !b.unlimited() && b.deficit() > b.rate() * ms / 1000.0; };
+    return lacks(frames) || lacks(bytes);
+  }
+  // Whether any state of these buckets can lack more than `ms` of refill.
+  bool canLackMoreThan(double ms) const {
+    auto can = [&](const TokenBucket& b) { return !b.unlimited() && b.capacity() > b.rate() * ms / 1000.0; };
+    return can(frames) || can(bytes);
   }
 };
 
@@ -86,6 +119,9 @@ enum class LogKind : std::uint8_t {
   InboundBudget,   // a connection went over its inbound budget
   OutboundBudget,  // the room went over its outbound budget
   BadAttachment,   // an attachment does not match the connection schema
+  InboundDropped,  // a frame over an inbound limit was dropped (policy Drop)
+  RoomInbound,     // a frame over the room-wide inbound limit
+  Stale,           // the sweep closed stale sockets
   Count
 };
 

@@ -73,7 +73,7 @@ class ConnectionTable {
       drop(it->second);
       if (it->second.empty()) byTag_.erase(it);
     }
-    for (auto& t : c.topics_) dropTopic(c.slot_, t);
+    for (auto& t : c.runtime_.topics) dropTopic(c.slot_, t);
     if (auto it = byId_.find(c.id_); it != byId_.end()) {
       drop(it->second);
       if (it->second.empty()) byId_.erase(it);

@@ -11,8 +11,10 @@
 
 #include "rooms/runtime/attachment.h"
 #include "rooms/runtime/budget.h"
+#include "rooms/runtime/coalesce.h"
 #include "rooms/runtime/connection_table.h"
 #include "rooms/runtime/resume.h"
+#include "rooms/runtime/timers.h"
 
 namespace rooms {
 
@@ -40,10 +42,14 @@ class RoomInstanceBase {
   virtual void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) = 0;
   virtual void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
                       EffectBatch& out) = 0;
+  // The timer a FlushAfter effect asked for fired: coalesced frames leave.
+  virtual void flush(EffectBatch& out) = 0;
   // Handlers still suspended on sibling calls.
   virtual std::size_t inFlight() const = 0;
   // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
   virtual std::size_t maxFrameBytes() const = 0;
+  // The room type's heartbeat (RoomOptions::heartbeat), or null.
+  virtual const Heartbeat* heartbeat() const { return nullptr; }
 };
 
 // ---- RoomInstance ------------------------------------------------------------
@@ -65,13 +71,23 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
         registry_(registry),
         decoder_(CodecLimits{options.maxFrameBytes},
                  DecodeOptions{options.rejectUnknownKeys ? ExtraFields::Reject : ExtraFields::Strip}),
-        outbound_(static_cast<double>(options.outboundBytesPerSecond), 0) {}
+        outbound_(static_cast<double>(options.outboundBytesPerSecond), 0),
+        coalescer_(options.coalesce),
+        roomInbound_(options.roomInboundFramesPerSecond, options.roomInboundFrameBurst) {
+    if (options_.heartbeat) {
+      auto& hb = *options_.heartbeat;
+      if (hb.staleAfter.count() <= 0) hb.staleAfter = Heartbeat{}.staleAfter;
+      if (hb.sweepEvery.count() <= 0) hb.sweepEvery = hb.staleAfter / 4;
+    }
+    budgetMayPersist_ = freshInbound().canLackMoreThan(kMinHibernationIdleMs);
+  }
   ~RoomInstance() override { flights_.clear(); }
 
   std::string_view name() const override { return R::name; }
   std::string_view id() const override { return id_; }
   std::size_t inFlight() const override { return flights_.size(); }
   std::size_t maxFrameBytes() const override { return options_.maxFrameBytes; }
+  const Heartbeat* heartbeat() const override { return options_.heartbeat ? &*options_.heartbeat : nullptr; }
 
   // Typed entry points (the in-memory runtime uses these directly).
   void connect(std::uint32_t req, Upgrade up, EffectBatch& out);
@@ -88,6 +104,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   void broadcast(std::uint32_t req, std::string_view msgJson, EffectBatch& out) override;
   void resume(std::uint32_t callId, bool ok, std::string_view tag, std::string_view payload,
               EffectBatch& out) override;
+  void flush(EffectBatch& out) override;
 
   // CallSink
   bool hasRoom(std::string_view name) const override { return registry_.has(name); }
@@ -98,6 +115,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   friend class Connection<R>;
   friend class Connections<R>;
   friend class RoomCtx<R>;
+  friend class Timers<R>;
 
   enum class Phase { Connect, Event, DecodeError, Close, Alarm };
   static const char* phaseName(Phase p) {
@@ -111,6 +129,14 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
     return "handler";
   }
 
+  // An entry of the alarm that is due (runAlarm): the spec's schedule
+  // (no name), a named timer, or the runtime's sweep.
+  struct Due {
+    std::optional<std::string> name;
+    double at = 0;
+    bool failedBefore = false;  // its handler failed in the last platform alarm
+  };
+
   // One running handler. Owns what the coroutine refers to.
   struct Flight {
     std::uint32_t id = 0;
@@ -120,6 +146,12 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
     std::optional<typename R::Event> event;
     std::string raw;
     RoomValidationError decodeError;
+    // An alarm: the due entries, run in order by runDue().
+    bool chain = false;
+    bool manual = false;
+    int retryCount = 0;
+    std::vector<Due> due;
+    std::vector<std::string> failed;  // entries whose handler failed ("$alarm": the schedule)
     Task<Status> task;
   };
   struct Waiting {
@@ -133,16 +165,55 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   Conn* bySlot(std::uint32_t slot);
   std::vector<Conn*> openConnections() const;
 
-  // Outbound
-  Status deliver(std::string_view frame, const std::vector<std::uint32_t>& slots);
+  // Outbound: hands one encoded frame to the platform now, or to the
+  // coalescer when the room coalesces.
+  void deliver(std::string_view frame, const std::uint32_t* slots, std::size_t n, std::string_view latest = {}) {
+    if (coalescer_.on()) coalescer_.add(frame, slots, n, latest, *out_);
+    else out_->frame(frame, slots, n);
+  }
   Status broadcastImpl(const typename R::Broadcast& msg, const BroadcastOptions<R>& opts);
   Status sendTo(Conn& c, const typename R::Broadcast& msg);
   Status setStateOf(Conn& c, typename R::Connection s);
   Status closeConn(Conn& c, std::uint32_t code, std::string_view reason);
+  // The attachment envelope (attachment.h): reads a connection's attachment
+  // once per wake (its state and runtime part); writes both parts, the state
+  // as cached.
+  void readAttachment(Conn& c);
+  Status writeAttachment(Conn& c);
+  // Whether this room type keeps runtime data in attachments at all; when it
+  // does not, attachments are the state's JSON alone, as before.
+  bool runtimeInAttachment() const;
   const std::optional<State>& loadState();
   Status saveState(State s);
   std::optional<double> loadAlarm();
   void setAlarm(std::optional<double> t);
+
+  // The one platform alarm, shared (timers.h): the earliest of the schedule
+  // and every timer. knowPlatform() before a change, syncAlarm() after it.
+  TimerTable& loadTimers();
+  void saveTimers();
+  std::optional<double> earliestEntry();
+  void knowPlatform();
+  void syncAlarm(bool force = false);
+  Status setTimer(std::string_view name, double at);
+  Status cancelTimer(std::string_view name);
+  Task<Status> runDue(Flight& f);
+  void endAlarm(Flight& f, bool failed);
+
+  // Heartbeat and the stale sweep.
+  double staleMs() const { return static_cast<double>(options_.heartbeat->staleAfter.count()); }
+  double sweepMs() const { return static_cast<double>(options_.heartbeat->sweepEvery.count()); }
+  double lastActivity(Conn& c, double now);
+  void noteFrame(Conn& c, double now);
+  void sweep();
+  void armSweep(double now);
+  void disarmSweepIfEmpty();
+
+  // Inbound limits: true when the frame may go on.
+  bool admitInbound(Conn& c, std::size_t size);
+  void overLimit(Conn& c, std::string_view which, double retryMs, std::size_t size);
+  void restoreBudget(Conn& c, InboundBudget& b);
+  void persistBudget(Conn& c, InboundBudget& b, double now);
 
   // Handler driving
   Flight& newFlight(Phase phase, std::optional<std::uint32_t> req, Conn* conn);
@@ -182,8 +253,6 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   struct Crossing;
 
   // Presence, topics and resume (runtime/instance_features.h).
-  std::optional<std::string> attachmentOf(const Conn& c, std::string_view state) const;
-  void readAttachment(Conn& c, std::string_view raw, typename R::Connection& state);
   void connectEnded(Conn& c, bool failed);
   void endCrossing();
   const PresenceEntry& presenceEntryOf(Conn& c);
@@ -234,6 +303,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   std::vector<InboundBudget> inbound_;
   TokenBucket outbound_;                            // bytes × recipients
   bool refusedOutbound_ = false;                    // chargeOutbound refused once
+  Coalescer coalescer_;                             // RoomOptions::coalesce
   LogLimiter logs_;
   // The platform's clock, read once per crossing: the budgets, the log
   // limiter and ctx.now() of one event share one reading (on Cloudflare the
@@ -241,6 +311,7 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   // out of the core for the time, not one per use.
   double clock_ = 0;
   bool clockRead_ = false;
+  Timestamp ctxNow() { return fromEpochMs(static_cast<std::int64_t>(std::llround(nowMs()))); }
   double nowMs() {
     if (!out_) return host_.now();  // outside a crossing: nothing to share
     if (!clockRead_) {
@@ -254,6 +325,17 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   std::optional<State> state_;
   bool alarmLoaded_ = false;
   std::optional<double> alarm_;
+  bool timersLoaded_ = false;
+  TimerTable timers_;
+  // The platform's alarm as this instance left it (known after a wake: the
+  // earliest entry, by the invariant above).
+  bool platformKnown_ = false;
+  std::optional<double> platform_;
+  // Alarm flights alive: alarm changes wait for their end (endAlarm), so a
+  // failing alarm never replaces the platform's retry.
+  int alarmChains_ = 0;
+  TokenBucket roomInbound_;     // RoomOptions::roomInboundFramesPerSecond
+  bool budgetMayPersist_ = false;  // a slow bucket: snapshots in attachments
 
   std::uint32_t nextFlight_ = 1;
   std::uint32_t runningFlight_ = 0;  // the flight whose code runs now
@@ -273,11 +355,7 @@ inline bool isPurge(const Status& s) { return !s.ok() && std::holds_alternative<
 
 template <class R>
 const typename R::Connection& Connection<R>::state() {
-  if (!state_) {
-    state_.emplace();
-    std::string raw = room_->host_.loadAttachment(slot_);
-    room_->readAttachment(*this, raw, *state_);
-  }
+  if (!state_) room_->readAttachment(*this);
   return *state_;
 }
 
@@ -363,8 +441,33 @@ PurgeSignal RoomCtx<R>::purge() {
   room_->stateLoaded_ = true;
   room_->out_->erase(kStateKey);
   room_->out_->erase(kAlarmFailureKey);
+  room_->out_->erase(kAlarmRetryKey);
+  // The named timers go with the schedule; the runtime's own stay.
+  room_->knowPlatform();
+  room_->loadTimers().clearUser();
+  room_->saveTimers();
   room_->setAlarm(std::nullopt);
   return {};
+}
+
+template <class R>
+template <class Rep, class Period>
+Status Timers<R>::set(std::string_view name, std::chrono::duration<Rep, Period> delay) {
+  return setAt(name, room_->ctxNow() + std::chrono::duration_cast<std::chrono::milliseconds>(delay));
+}
+template <class R>
+Status Timers<R>::setAt(std::string_view name, Timestamp at) {
+  return room_->setTimer(name, static_cast<double>(epochMs(at)));
+}
+template <class R>
+Status Timers<R>::cancel(std::string_view name) {
+  return room_->cancelTimer(name);
+}
+template <class R>
+std::optional<Timestamp> Timers<R>::next(std::string_view name) {
+  auto t = room_->loadTimers().at(name);
+  if (!t || name.empty() || name.front() == '$') return std::nullopt;
+  return fromEpochMs(static_cast<std::int64_t>(std::llround(*t)));
 }
 template <class R>
 template <class T>
@@ -377,7 +480,7 @@ std::optional<std::string> RoomCtx<R>::env(std::string_view key) const {
 }
 template <class R>
 Timestamp RoomCtx<R>::now() const {
-  return fromEpochMs(static_cast<std::int64_t>(std::llround(room_->nowMs())));
+  return room_->ctxNow();
 }
 
 // ---- Registry -----------------------------------------------------------------
@@ -422,6 +525,7 @@ Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
     }
     return detail::roomTypeScript(R::name, w.definitions(), roles);
   };
+  e.heartbeat = options.heartbeat;
   types_[std::string(R::name)] = std::move(e);
   return *this;
 }
@@ -487,10 +591,10 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
     // Sequenced even with no recipient now: a client that is away may resume.
     if (Status s = chargeOutbound(bytes->size() + 16, n); !s) return s;
     std::string framed = sequence(*bytes, selectionOf(opts), slots, n);
-    if (n > 0) out_->frame(framed, slots, n);
+    deliver(framed, slots, n, opts.latest);
   } else if (n > 0) {
     if (Status s = chargeOutbound(bytes->size(), n); !s) return s;
-    out_->frame(*bytes, slots, n);
+    deliver(*bytes, slots, n, opts.latest);
   }
   if (!failed.failures.empty()) return failed;
   return {};
@@ -509,28 +613,73 @@ Status RoomInstance<R>::sendTo(Conn& c, const typename R::Broadcast& msg) {
     const std::uint32_t* slots = &c.slot_;
     std::size_t n = 1;
     std::string framed = sequence(*bytes, sel, slots, n);
-    if (n > 0) out_->frame(framed, slots, n);
+    deliver(framed, slots, n);
     return {};
   }
-  out_->frame(*bytes, &c.slot_, 1);
+  deliver(*bytes, &c.slot_, 1);
   return {};
 }
 
 template <class R>
 Status RoomInstance<R>::setStateOf(Conn& c, typename R::Connection s) {
-  // The attachment keeps the runtime record (ref, topics): read it first. For
-  // presence this is also the entry the others were told of.
+  // The attachment's runtime part is kept (ref, topics, ...): read it first.
+  // For presence the old state is also the entry the others were told of.
   (void)c.state();
   if constexpr (kHasPresence<R>) presenceTouch(c);
   auto bytes = encoder_.encode(s);
   if (!bytes) return RoomValidationError{"$", "a connection state with a JSON form", "NaN, infinity or invalid UTF-8", {}};
-  std::string attachment = *attachmentOf(c, *bytes);
-  if (attachment.size() > options_.maxAttachmentBytes)
-    return AttachmentTooLargeError{attachment.size(), options_.maxAttachmentBytes};
-  if (c.open_) out_->attach(c.slot_, attachment);
+  if (bytes->size() > options_.maxAttachmentBytes)
+    return AttachmentTooLargeError{bytes->size(), options_.maxAttachmentBytes};
+  c.stateText_.assign(bytes->data(), bytes->size());
+  c.attachmentRead_ = true;
   c.state_ = std::move(s);
   c.presence_.reset();
+  if (!c.open_) return {};
+  if (c.runtime_.empty()) out_->attach(c.slot_, c.stateText_);
+  else out_->attach(c.slot_, joinAttachment(formatRuntime(c.runtime_), c.stateText_));
   return {};
+}
+
+template <class R>
+void RoomInstance<R>::readAttachment(Conn& c) {
+  if (c.attachmentRead_) return;
+  c.attachmentRead_ = true;
+  std::string raw = host_.loadAttachment(c.slot_);
+  AttachmentParts parts = splitAttachment(raw);
+  const bool parsed = parseRuntime(parts.runtime, c.runtime_);
+  if (c.open_)
+    for (auto& t : c.runtime_.topics) table_.addTopic(c.slot_, t);  // topics index (instance_features.h)
+  if (!parsed) {
+    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
+      return "attachment of connection " + c.id_ + " has a runtime part that is not a JSON object; ignored";
+    });
+  }
+  c.stateText_.assign(parts.state);
+  if (c.state_) return;  // known already (set this wake)
+  c.state_.emplace();
+  Decoder d(CodecLimits{c.stateText_.size() + 1});
+  if (auto err = d.decode(c.stateText_, *c.state_)) {
+    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
+      return "attachment of connection " + c.id_ + " does not match the connection schema: " + describe(*err);
+    });
+  }
+}
+
+template <class R>
+Status RoomInstance<R>::writeAttachment(Conn& c) {
+  readAttachment(c);
+  std::string runtime = formatRuntime(c.runtime_);
+  if (runtime.size() > kMaxRuntimeAttachmentBytes)
+    return RoomError{"runtime part of the attachment of connection " + c.id_ + " is " +
+                     std::to_string(runtime.size()) + " bytes; the limit is " +
+                     std::to_string(kMaxRuntimeAttachmentBytes)};
+  if (c.open_) out_->attach(c.slot_, joinAttachment(runtime, c.stateText_));
+  return {};
+}
+
+template <class R>
+bool RoomInstance<R>::runtimeInAttachment() const {
+  return options_.heartbeat.has_value() || budgetMayPersist_;
 }
 
 template <class R>
@@ -573,6 +722,7 @@ Status RoomInstance<R>::closeConn(Conn& c, std::uint32_t code, std::string_view 
   if constexpr (kHasPresence<R>) presenceTouch(c);
   c.open_ = false;
   table_.unindex(c);
+  coalescer_.flushSlot(c.slot_, *out_);  // what it is owed goes before the close
   out_->close(c.slot_, code, reason);
   return {};
 }
@@ -612,16 +762,249 @@ std::optional<double> RoomInstance<R>::loadAlarm() {
 
 template <class R>
 void RoomInstance<R>::setAlarm(std::optional<double> t) {
+  knowPlatform();
   alarm_ = t;
   alarmLoaded_ = true;
   if (t) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", *t);
-    out_->setAlarm(*t);
     out_->put(kAlarmKey, buf);
   } else {
-    out_->clearAlarm();
     out_->erase(kAlarmKey);
+  }
+  // The schedule's calls always tell the platform, as they did before
+  // timers shared the alarm.
+  syncAlarm(true);
+}
+
+template <class R>
+TimerTable& RoomInstance<R>::loadTimers() {
+  if (!timersLoaded_) {
+    timersLoaded_ = true;
+    if (auto raw = host_.load(kTimersKey); raw && !timers_.parse(*raw))
+      logError("stored timers are not a JSON object; dropped");
+  }
+  return timers_;
+}
+
+template <class R>
+void RoomInstance<R>::saveTimers() {
+  if (timers_.entries().empty()) out_->erase(kTimersKey);
+  else out_->put(kTimersKey, timers_.format());
+}
+
+template <class R>
+std::optional<double> RoomInstance<R>::earliestEntry() {
+  auto a = loadAlarm();
+  auto t = loadTimers().earliest();
+  if (a && t) return std::min(*a, *t);
+  return a ? a : t;
+}
+
+template <class R>
+void RoomInstance<R>::knowPlatform() {
+  if (platformKnown_) return;
+  platform_ = earliestEntry();
+  platformKnown_ = true;
+}
+
+template <class R>
+void RoomInstance<R>::syncAlarm(bool force) {
+  if (alarmChains_ > 0) return;  // endAlarm() syncs
+  knowPlatform();
+  auto e = earliestEntry();
+  if (!force && e == platform_) return;
+  if (e) out_->setAlarm(*e);
+  else out_->clearAlarm();
+  platform_ = e;
+}
+
+template <class R>
+Status RoomInstance<R>::setTimer(std::string_view name, double at) {
+  if (auto why = TimerTable::checkName(name)) return RoomError{*why};
+  auto& t = loadTimers();
+  if (!t.at(name) && t.userCount() >= kMaxTimers)
+    return RoomError{"room has " + std::to_string(t.userCount()) + " timers; the limit is " + std::to_string(kMaxTimers)};
+  knowPlatform();
+  t.set(name, at);
+  saveTimers();
+  syncAlarm();
+  return {};
+}
+
+template <class R>
+Status RoomInstance<R>::cancelTimer(std::string_view name) {
+  if (auto why = TimerTable::checkName(name)) return RoomError{*why};
+  knowPlatform();
+  if (loadTimers().erase(name)) {
+    saveTimers();
+    syncAlarm();
+  }
+  return {};
+}
+
+// ---- RoomInstance: heartbeat and the stale sweep -------------------------------
+
+// When `c` was last heard from by frames, as late as it can have been.
+template <class R>
+double RoomInstance<R>::lastActivity(Conn& c, double now) {
+  if (c.lastFrame_ > 0) return c.lastFrame_;
+  readAttachment(c);
+  if (c.runtime_.seen) {
+    // Persisted at most a quarter of staleAfter before the last frame.
+    c.lastFrame_ = *c.runtime_.seen + staleMs() / 4;
+  } else {
+    // No record (accepted before the heartbeat was on): counted from now.
+    c.lastFrame_ = now;
+    c.runtime_.seen = now;
+    (void)writeAttachment(c);
+  }
+  return c.lastFrame_;
+}
+
+template <class R>
+void RoomInstance<R>::noteFrame(Conn& c, double now) {
+  c.lastFrame_ = now;
+  readAttachment(c);
+  // Rewritten only when the stored time is over a quarter of staleAfter old.
+  if (!c.runtime_.seen || *c.runtime_.seen < now - staleMs() / 4) {
+    c.runtime_.seen = now;
+    (void)writeAttachment(c);
+  }
+}
+
+template <class R>
+void RoomInstance<R>::sweep() {
+  knowPlatform();
+  auto& t = loadTimers();
+  if (!options_.heartbeat) {
+    if (t.erase(kSweepTimer)) saveTimers();
+    return;
+  }
+  const double now = nowMs(), stale = staleMs();
+  std::optional<double> nextStale;
+  std::size_t closed = 0;
+  for (Conn* c : openConnections()) {
+    double last = lastActivity(*c, now);
+    if (now - last >= stale)
+      if (auto ping = host_.autoResponseTime(c->slot_)) last = std::max(last, *ping);
+    if (now - last >= stale) {
+      (void)closeConn(*c, kCloseStale, kStaleReason);
+      ++closed;
+      continue;
+    }
+    nextStale = nextStale ? std::min(*nextStale, last + stale) : last + stale;
+  }
+  if (closed > 0) {
+    logLimited(LogKind::Stale, LogLevel::Info, [&] {
+      return "closed " + LogLimiter::grouped(closed) + " socket(s) silent for " +
+             LogLimiter::grouped(static_cast<std::uint64_t>(stale)) + " ms or more with " +
+             std::to_string(kCloseStale) + " \"" + std::string(kStaleReason) + "\"";
+    });
+  }
+  // At most once per sweepEvery, and only while sockets remain.
+  if (nextStale) t.set(kSweepTimer, std::max(now + sweepMs(), *nextStale));
+  else t.erase(kSweepTimer);
+  saveTimers();
+  syncAlarm();
+}
+
+template <class R>
+void RoomInstance<R>::armSweep(double now) {
+  if (!options_.heartbeat || loadTimers().at(kSweepTimer)) return;
+  knowPlatform();
+  timers_.set(kSweepTimer, now + std::max(staleMs(), sweepMs()));
+  saveTimers();
+  syncAlarm();
+}
+
+template <class R>
+void RoomInstance<R>::disarmSweepIfEmpty() {
+  if (!options_.heartbeat || !table_.order().empty()) return;
+  knowPlatform();
+  if (!loadTimers().erase(kSweepTimer)) return;
+  saveTimers();
+  syncAlarm();
+}
+
+// ---- RoomInstance: inbound limits ----------------------------------------------
+
+template <class R>
+bool RoomInstance<R>::admitInbound(Conn& c, std::size_t size) {
+  InboundBudget& budget = inboundOf(c.slot_);
+  if (budget.unlimited() && roomInbound_.unlimited()) return true;
+  const double now = nowMs();
+  restoreBudget(c, budget);
+  if (!roomInbound_.unlimited() && roomInbound_.available(now) < 1) {
+    overLimit(c, "room", roomInbound_.msUntil(1, now), size);
+    return false;
+  }
+  switch (budget.check(size, now)) {
+    case InboundBudget::Refusal::Frames:
+      overLimit(c, "frames", budget.frames.msUntil(1, now), size);
+      return false;
+    case InboundBudget::Refusal::Bytes:
+      overLimit(c, "bytes", budget.bytes.msUntil(static_cast<double>(size), now), size);
+      return false;
+    case InboundBudget::Refusal::None:
+      break;
+  }
+  if (!roomInbound_.unlimited()) roomInbound_.drain(1);
+  persistBudget(c, budget, now);
+  return true;
+}
+
+template <class R>
+void RoomInstance<R>::overLimit(Conn& c, std::string_view which, double retryMs, std::size_t size) {
+  const bool drop = options_.overLimit == OverLimit::Drop;
+  auto g = [](std::uint64_t v) { return LogLimiter::grouped(v); };
+  auto limits = [&] {
+    if (which == "room")
+      return "the room's inbound limit (" + g(options_.roomInboundFramesPerSecond) + " frames/s, burst " +
+             g(options_.roomInboundFrameBurst) + ")";
+    return "its inbound budget (" + g(options_.inboundFramesPerSecond) + " frames/s, burst " +
+           g(options_.inboundFrameBurst) + "; " + g(options_.inboundBytesPerSecond) + " bytes/s, burst " +
+           g(options_.inboundByteBurst) + "; this frame " + g(size) + " bytes)";
+  };
+  auto outcome = drop ? std::string("frame dropped, RateLimitError sent (policy drop)")
+                      : "closed with " + std::to_string(kCloseOverBudget);
+  LogKind kind = drop ? LogKind::InboundDropped : which == "room" ? LogKind::RoomInbound : LogKind::InboundBudget;
+  logLimited(kind, LogLevel::Warn, [&] { return "connection " + c.id_ + " is over " + limits() + ": " + outcome; });
+  if (!drop) {
+    (void)closeConn(c, kCloseOverBudget, kOverBudgetReason);
+    return;
+  }
+  const double now = nowMs();
+  if (now - c.lastNotice_ < kRateLimitNoticeMs) return;  // one notice per interval: no amplification
+  c.lastNotice_ = now;
+  auto ms = static_cast<std::uint64_t>(std::max(1.0, std::ceil(retryMs)));
+  std::string text = R"({"$rooms":"RateLimitError","limit":")" + std::string(which) + R"(","retryAfterMs":)" +
+                     std::to_string(ms) + "}";
+  out_->frame(text, &c.slot_, 1);
+}
+
+template <class R>
+void RoomInstance<R>::restoreBudget(Conn& c, InboundBudget& b) {
+  if (!budgetMayPersist_ || c.budgetRestored_) return;
+  c.budgetRestored_ = true;
+  readAttachment(c);
+  if (auto& snap = c.runtime_.bucket) {
+    b.frames.restore(snap->frames, snap->atMs);
+    b.bytes.restore(snap->bytes, snap->atMs);
+  }
+}
+
+// A bucket that a hibernation could not refill is kept in the attachment;
+// one that it would refill needs nothing (and an old snapshot is dropped).
+template <class R>
+void RoomInstance<R>::persistBudget(Conn& c, InboundBudget& b, double now) {
+  if (!budgetMayPersist_) return;
+  if (b.lacksMoreThan(kMinHibernationIdleMs)) {
+    c.runtime_.bucket = BucketSnapshot{b.frames.tokens(), b.bytes.tokens(), now};
+    (void)writeAttachment(c);
+  } else if (c.runtime_.bucket) {
+    c.runtime_.bucket.reset();
+    (void)writeAttachment(c);
   }
 }
 
@@ -705,7 +1088,7 @@ Task<Status> RoomInstance<R>::runChannel(Flight& f) {
 
 template <class R>
 void RoomInstance<R>::start(Flight& f) {
-  f.task = runChannel(f);
+  f.task = f.chain ? runDue(f) : runChannel(f);
   auto id = f.id;
   f.task.handle().resume();
   auto it = flights_.find(id);
@@ -747,6 +1130,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
     case Phase::Alarm: {
       if (failed) out_->put(kAlarmFailureKey, describe(*failure));
       else if (f->ctx->systemFailure_) out_->erase(kAlarmFailureKey);
+      if (f->chain) endAlarm(*f, failed);
       break;
     }
     default:
@@ -804,11 +1188,9 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
                     std::to_string(kMaxIdLength), 400);
   auto attachment = encoder_.encode(up.initialState);
   if (!attachment) return fail("initialState has no JSON form", 400);
-  AttachmentRecord record;
-  if constexpr (kHasPresence<R>) record.ref = shortRef(host_.randomId());
-  std::string attachmentCopy = *joinAttachment(record, *attachment);
-  if (attachmentCopy.size() > options_.maxAttachmentBytes)
-    return fail(describe(Error(AttachmentTooLargeError{attachmentCopy.size(), options_.maxAttachmentBytes})), 400);
+  if (attachment->size() > options_.maxAttachmentBytes)
+    return fail(describe(Error(AttachmentTooLargeError{attachment->size(), options_.maxAttachmentBytes})), 400);
+  std::string attachmentCopy(*attachment);
 
   std::vector<Conn*> same;
   if (auto* slots = table_.withId(id))
@@ -828,13 +1210,20 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   c->id_ = id;
   c->tags_ = std::move(up.tags);
   c->state_ = std::move(up.initialState);
+  c->stateText_ = std::move(attachmentCopy);
+  c->attachmentRead_ = true;
   c->meta_ = std::move(up.metaJson);
-  c->ref_ = std::move(record.ref);
+  if constexpr (kHasPresence<R>) c->runtime_.ref = shortRef(host_.randomId());
+  c->budgetRestored_ = true;  // a new bucket, full
+  if (options_.heartbeat) {
+    c->lastFrame_ = nowMs();
+    c->runtime_.seen = c->lastFrame_;
+  }
   std::vector<std::string> platformTags;
   platformTags.reserve(c->tags_.size() + 1);
   platformTags.push_back(std::string(kIdTagPrefix) + id);
   for (auto& t : c->tags_) platformTags.push_back(t);
-  out.accept(req, slot, platformTags, attachmentCopy);
+  out.accept(req, slot, platformTags, joinAttachment(formatRuntime(c->runtime_), c->stateText_));
   Conn* conn = table_.add(std::move(c));
   if constexpr (kHasResume<R>) {
     if (up.resume) {
@@ -843,6 +1232,7 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
       resuming_.push_back(conn);
     }
   }
+  armSweep(nowMs());
 
   Flight& f = newFlight(Phase::Connect, req, conn);
   runningFlight_ = f.id;
@@ -864,19 +1254,10 @@ void RoomInstance<R>::message(std::uint32_t slot, std::string_view frame, bool b
   Crossing x(*this, out);
   Conn* c = bySlot(slot);
   if (!c || !c->open_) return;  // a socket we already closed, or unknown
-  // The inbound budget, before any decoding.
-  if (InboundBudget& budget = inboundOf(slot); !budget.unlimited() && !budget.admit(frame.size(), nowMs())) {
-    logLimited(LogKind::InboundBudget, LogLevel::Warn, [&] {
-      return "connection " + c->id_ + " is over its inbound budget (" +
-             LogLimiter::grouped(options_.inboundFramesPerSecond) + " frames/s, burst " +
-             LogLimiter::grouped(options_.inboundFrameBurst) + "; " +
-             LogLimiter::grouped(options_.inboundBytesPerSecond) + " bytes/s, burst " +
-             LogLimiter::grouped(options_.inboundByteBurst) + "; this frame " + LogLimiter::grouped(frame.size()) +
-             " bytes): closed with " + std::to_string(kCloseOverBudget);
-    });
-    (void)closeConn(*c, kCloseOverBudget, kOverBudgetReason);
-    return;
-  }
+  // Any frame is a sign of life (the stale sweep).
+  if (options_.heartbeat) noteFrame(*c, nowMs());
+  // The inbound limits, before any decoding.
+  if (!admitInbound(*c, frame.size())) return;
   Flight* f;
   std::optional<RoomValidationError> err;
   typename R::Event ev;
@@ -907,6 +1288,7 @@ template <class R>
 void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view, EffectBatch& out) {
   Crossing x(*this, out);
   Conn* c = bySlot(slot);
+  coalescer_.drop(slot);
   if (!c || c->gone_) return;  // unknown, or reported twice
   if constexpr (kHasPresence<R>) presenceTouch(*c);
   if (c->open_) {
@@ -914,6 +1296,7 @@ void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view
     table_.unindex(*c);
   }
   c->gone_ = true;
+  disarmSweepIfEmpty();
   // A handler suspended on a sibling call may still hold this connection:
   // the flight of onClose holds it too, and release() frees the slot after
   // the last one.
@@ -932,24 +1315,119 @@ void RoomInstance<R>::fireAlarm(std::uint32_t req, EffectBatch& out) {
   runAlarm(req, 0, false, true, out);
 }
 
+// An alarm runs every due entry in time order, in one flight: the
+// schedule's onAlarm, named timers' onAlarm (ctx.timer() naming them) and the
+// runtime's sweep. A manual fire (the client's fireAlarm) runs the schedule's
+// onAlarm alone, as before timers existed.
 template <class R>
 void RoomInstance<R>::runAlarm(std::uint32_t req, int retryCount, bool isRetry, bool manual, EffectBatch& out) {
   Crossing x(*this, out);
-  if (loadAlarm()) {
-    // The alarm is consumed. A platform alarm is already spent; deleting it
-    // here would also cancel the platform's retries, so only a manual fire
-    // clears it.
+  const double now = nowMs();
+  knowPlatform();
+  Flight& f = newFlight(Phase::Alarm, req, nullptr);
+  f.chain = true;
+  f.manual = manual;
+  f.retryCount = retryCount;
+  // The entries whose handler failed last time.
+  std::vector<std::string> failedBefore;
+  if (auto raw = host_.load(kAlarmRetryKey)) {
+    json::Parser p;
+    if (!p.parse(*raw, raw->size() + 1) && p.root().IsArray())
+      for (auto& v : p.root().GetArray())
+        if (v.IsString()) failedBefore.emplace_back(v.GetString(), v.GetStringLength());
+    out.erase(kAlarmRetryKey);
+  }
+  auto before = [&](std::string_view n) {
+    return std::find(failedBefore.begin(), failedBefore.end(), n) != failedBefore.end();
+  };
+  auto spec = loadAlarm();
+  if (manual) {
+    f.due.push_back(Due{std::nullopt, now, false});
+  } else {
+    // The platform alarm is spent; deleting it would cancel its retries.
+    platform_.reset();
+    auto earliest = earliestEntry();
+    double cutoff = now;
+    if (earliest && *earliest <= now + kAlarmEarlyMs) cutoff = std::max(cutoff, *earliest);
+    if (spec && *spec <= cutoff) f.due.push_back(Due{std::nullopt, *spec, before(kSpecTimer)});
+    else if (before(kSpecTimer)) f.due.push_back(Due{std::nullopt, -1e300, true});
+    for (auto& [name, at] : loadTimers().entries())
+      if (at <= cutoff) f.due.push_back(Due{name, at, before(name)});
+    // A platform alarm with nothing known due and nothing pending runs
+    // onAlarm, as every platform alarm did before timers existed.
+    if (f.due.empty() && !earliest) f.due.push_back(Due{std::nullopt, now, isRetry});
+    std::stable_sort(f.due.begin(), f.due.end(), [](const Due& a, const Due& b) { return a.at < b.at; });
+  }
+  // The schedule is consumed when it runs, before its handler.
+  if (spec && (manual || (!f.due.empty() && std::any_of(f.due.begin(), f.due.end(), [&](const Due& d) {
+                            return !d.name && d.at == *spec;
+                          })))) {
     alarm_.reset();
     out.erase(kAlarmKey);
-    if (manual) out.clearAlarm();
   }
-  Flight& f = newFlight(Phase::Alarm, req, nullptr);
-  if (isRetry) {
-    auto cause = host_.load(kAlarmFailureKey);
-    f.ctx->systemFailure_ = SystemFailure{retryCount, cause ? *cause : "previous attempt failed"};
-  }
+  ++alarmChains_;
   runningFlight_ = f.id;
   start(f);
+}
+
+template <class R>
+Task<Status> RoomInstance<R>::runDue(Flight& f) {
+  Status first;
+  std::optional<std::string> cause;
+  for (std::size_t i = 0; i < f.due.size(); ++i) {
+    Due d = f.due[i];
+    if (d.name && *d.name == kSweepTimer) {
+      sweep();
+      continue;
+    }
+    f.ctx->timer_ = d.name;
+    f.ctx->systemFailure_.reset();
+    if (d.failedBefore) {
+      if (!cause) cause = host_.load(kAlarmFailureKey).value_or("previous attempt failed");
+      f.ctx->systemFailure_ = SystemFailure{f.retryCount, *cause};
+    }
+    Status s = co_await runChannel(f);
+    if (!s.ok() && !isPurge(s)) {
+      f.failed.push_back(d.name ? *d.name : std::string(kSpecTimer));
+      if (first.ok()) first = std::move(s);
+      else if (!isOutboundRefusal(s.error())) logError("onAlarm of " + f.failed.back() + " failed: " + describe(s.error()));
+      continue;
+    }
+    // Removed only now that its handler succeeded, unless it set itself again.
+    if (d.name && loadTimers().at(*d.name) == d.at) {
+      timers_.erase(*d.name);
+      saveTimers();
+    }
+  }
+  f.ctx->timer_.reset();
+  co_return first;
+}
+
+template <class R>
+void RoomInstance<R>::endAlarm(Flight& f, bool failed) {
+  --alarmChains_;
+  bool retried = failed && !f.manual && f.retryCount < kMaxAlarmRetries;
+  if (retried) {
+    // The platform retries; the retry runs the failed entries again.
+    json::Buffer buf;
+    json::Writer w(buf);
+    w.StartArray();
+    for (auto& n : f.failed) w.String(n.data(), static_cast<json::SizeType>(n.size()));
+    w.EndArray();
+    out_->put(kAlarmRetryKey, std::string_view(buf.GetString(), buf.GetSize()));
+    return;
+  }
+  if (failed && !f.manual) {
+    // No retry comes: the failed timers are dropped, as the schedule is.
+    for (auto& n : f.failed)
+      if (n != kSpecTimer && loadTimers().erase(n)) {
+        logError("timer " + n + " dropped after " + std::to_string(kMaxAlarmRetries) + " retries");
+        saveTimers();
+      }
+  }
+  if (f.ctx->systemFailure_ || std::any_of(f.due.begin(), f.due.end(), [](const Due& d) { return d.failedBefore; }))
+    if (!failed) out_->erase(kAlarmFailureKey);
+  syncAlarm(f.manual);
 }
 
 template <class R>
@@ -1013,6 +1491,12 @@ void RoomInstance<R>::broadcast(std::uint32_t req, std::string_view msgJson, Eff
   Status s = broadcastImpl(msg, {});
   if (!s) return reply(req, s.error());
   replyOk(req);
+}
+
+template <class R>
+void RoomInstance<R>::flush(EffectBatch& out) {
+  Crossing x(*this, out);
+  coalescer_.timerFired(out);
 }
 
 template <class R>

@@ -12,38 +12,6 @@
 
 namespace rooms {
 
-// ---- Attachments ----------------------------------------------------------------
-
-template <class R>
-std::optional<std::string> RoomInstance<R>::attachmentOf(const Conn& c, std::string_view state) const {
-  AttachmentRecord rec;
-  rec.ref = c.ref_;
-  rec.topics = c.topics_;
-  return joinAttachment(rec, state);
-}
-
-template <class R>
-void RoomInstance<R>::readAttachment(Conn& c, std::string_view raw, typename R::Connection& state) {
-  AttachmentRecord rec;
-  std::string recordError;
-  std::string_view text = splitAttachment(raw, rec, recordError);
-  if (!recordError.empty()) {
-    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
-      return "attachment of connection " + c.id_ + " has a bad runtime record: " + recordError;
-    });
-  }
-  if (c.ref_.empty()) c.ref_ = std::move(rec.ref);
-  c.topics_ = std::move(rec.topics);
-  if (c.open_)
-    for (auto& t : c.topics_) table_.addTopic(c.slot_, t);
-  Decoder d(CodecLimits{text.size() + 1});
-  if (auto err = d.decode(text, state)) {
-    logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
-      return "attachment of connection " + c.id_ + " does not match the connection schema: " + describe(*err);
-    });
-  }
-}
-
 template <class R>
 void RoomInstance<R>::connectEnded(Conn& c, bool failed) {
   if (failed || !c.open_) {
@@ -88,7 +56,7 @@ const PresenceEntry& RoomInstance<R>::presenceEntryOf(Conn& c) {
       PresenceEntry e;
       if constexpr (P::keyedById) e.key = c.id_;
       else e.key = std::string(P::key(st));
-      e.ref = c.ref_;
+      e.ref = c.runtime_.ref;
       auto meta = encodeToString(P::project(st));
       e.meta = meta ? std::move(*meta) : std::string("null");
       c.presence_ = std::move(e);
@@ -136,7 +104,7 @@ void RoomInstance<R>::presenceFlush() {
       Conn* c = table_.bySlot(s);
       if (c->joined_ && !isJoiner(c)) to.push_back(s);
     }
-    if (!to.empty()) out_->frame(frame, to.data(), to.size());
+    if (!to.empty()) deliver(frame, to.data(), to.size());
   }
   if (!joiners.empty()) {
     PresenceMap state;
@@ -144,7 +112,10 @@ void RoomInstance<R>::presenceFlush() {
       Conn* c = table_.bySlot(s);
       if (c->joined_) state.add(presenceEntryOf(*c));
     }
-    for (auto* j : joiners) out_->frame(presenceStateFrame(presenceEntryOf(*j).key, state), &j->slot_, 1);
+    for (auto* j : joiners) {
+      std::string frame = presenceStateFrame(presenceEntryOf(*j).key, state);
+      deliver(frame, &j->slot_, 1);
+    }
   }
 }
 
@@ -155,41 +126,37 @@ Status RoomInstance<R>::joinTopic(Conn& c, std::string_view topic) {
   if (topic.empty() || topic.size() > kMaxTopicLength)
     return RoomValidationError{"$.topic", "a topic of 1 to " + std::to_string(kMaxTopicLength) + " bytes",
                                std::to_string(topic.size()) + " bytes", {}};
-  const auto& st = c.state();  // reads the record
-  if (std::find(c.topics_.begin(), c.topics_.end(), topic) != c.topics_.end()) return {};
-  if (c.topics_.size() >= kMaxTopicsPerConnection)
+  (void)c.state();  // reads the runtime part
+  auto& topics = c.runtime_.topics;
+  if (std::find(topics.begin(), topics.end(), topic) != topics.end()) return {};
+  if (topics.size() >= kMaxTopicsPerConnection)
     return RoomValidationError{"$.topics", "at most " + std::to_string(kMaxTopicsPerConnection) + " topics per connection",
-                               std::to_string(c.topics_.size() + 1) + " topics", {}};
-  auto bytes = encoder_.encode(st);
-  if (!bytes) return RoomError{"connection state has no JSON form"};
-  c.topics_.emplace_back(topic);
-  auto attachment = attachmentOf(c, *bytes);
-  if (!attachment || attachment->size() > options_.maxAttachmentBytes) {
-    c.topics_.pop_back();
-    if (!attachment) return RoomValidationError{"$.topic", "a topic of valid UTF-8", "invalid UTF-8", {}};
-    return AttachmentTooLargeError{attachment->size(), options_.maxAttachmentBytes};
+                               std::to_string(topics.size() + 1) + " topics", {}};
+  topics.emplace_back(topic);
+  // The runtime part must stay valid JSON and within its cap.
+  json::Buffer probe;
+  json::Writer w(probe);
+  const bool utf8 = w.String(topic.data(), static_cast<json::SizeType>(topic.size()));
+  const std::size_t size = formatRuntime(c.runtime_).size();
+  if (!utf8 || size > kMaxRuntimeAttachmentBytes) {
+    topics.pop_back();
+    if (!utf8) return RoomValidationError{"$.topic", "a topic of valid UTF-8", "invalid UTF-8", {}};
+    return AttachmentTooLargeError{size, kMaxRuntimeAttachmentBytes};
   }
-  if (c.open_) {
-    out_->attach(c.slot_, *attachment);
-    table_.addTopic(c.slot_, c.topics_.back());
-  }
-  return {};
+  if (c.open_) table_.addTopic(c.slot_, topics.back());
+  return writeAttachment(c);
 }
 
 template <class R>
 Status RoomInstance<R>::leaveTopic(Conn& c, std::string_view topic) {
-  const auto& st = c.state();
-  auto it = std::find(c.topics_.begin(), c.topics_.end(), topic);
-  if (it == c.topics_.end()) return {};
-  auto bytes = encoder_.encode(st);
-  if (!bytes) return RoomError{"connection state has no JSON form"};
+  (void)c.state();
+  auto& topics = c.runtime_.topics;
+  auto it = std::find(topics.begin(), topics.end(), topic);
+  if (it == topics.end()) return {};
   std::string name = std::move(*it);
-  c.topics_.erase(it);
-  if (c.open_) {
-    out_->attach(c.slot_, *attachmentOf(c, *bytes));
-    table_.dropTopic(c.slot_, name);
-  }
-  return {};
+  topics.erase(it);
+  if (c.open_) table_.dropTopic(c.slot_, name);
+  return writeAttachment(c);
 }
 
 template <class R>
@@ -211,7 +178,7 @@ Status Connection<R>::leave(std::string_view topic) {
 template <class R>
 const std::vector<std::string>& Connection<R>::topics() {
   (void)state();
-  return topics_;
+  return runtime_.topics;
 }
 template <class R>
 bool Connection<R>::inTopic(std::string_view topic) {
@@ -329,13 +296,13 @@ void RoomInstance<R>::resumeReplay(Conn& c) {
         resync = true;
         break;
       }
-      if (sel.addressedTo(c.id_, c.tags_, c.topics_)) missed.push_back(rec->substr(nl + 1));
+      if (sel.addressedTo(c.id_, c.tags_, c.runtime_.topics)) missed.push_back(rec->substr(nl + 1));
     }
   }
-  if (resync) out_->frame(resyncFrame(upTo), &c.slot_, 1);
+  if (resync) deliver(resyncFrame(upTo), &c.slot_, 1);
   else
-    for (auto& f : missed) out_->frame(f, &c.slot_, 1);
-  for (auto& f : c.held_) out_->frame(f, &c.slot_, 1);
+    for (auto& f : missed) deliver(f, &c.slot_, 1);
+  for (auto& f : c.held_) deliver(f, &c.slot_, 1);
   c.held_.clear();
 }
 
