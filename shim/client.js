@@ -43,6 +43,8 @@ export function makeClient(namespace, roomNames) {
             meta: c.meta ?? null,
             initialState: c.initialState,
             onDuplicate: opts.onDuplicate ?? "allow",
+            // The last "$seq" the client saw (rooms with resume): it gets what it missed.
+            resume: opts.resume ?? null,
           };
           const headers = new Headers(request.headers);
           headers.set("x-rooms-name", name);

@@ -67,6 +67,8 @@ export interface UpgradeOptions<C> {
   };
   /** "allow" (default), "replace" (the older socket gets 1012) or "reject" (409). */
   onDuplicate?: "allow" | "replace" | "reject";
+  /** The last "$seq" the client saw (rooms with resume): it first gets the frames it missed, or ResyncRequired. */
+  resume?: number | null;
 }
 
 /** Calls to one room type; every call names the instance by id. */

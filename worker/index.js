@@ -3,7 +3,8 @@
 //   GET  /                                  the chat page
 //   GET  /client.js                         the browser client (shim/browser/client.js,
 //                                           a static asset: wrangler.jsonc "assets")
-//   GET  /ws/chat/:roomId?userId=U          WebSocket upgrade (id U, tag user:U)
+//   GET  /ws/chat/:roomId?userId=U[&resume=N]  WebSocket upgrade (id U, tag user:U);
+//                                           resume: the last "$seq" the client saw
 //   POST /api/chat/:roomId/say {"text"}     a Message from "system"
 //   GET  /api/chat/:roomId/state            the room state, or null
 //   GET  /api/chat/:roomId/connections      [{id, tags, state}] (?tag= filters)
@@ -177,8 +178,13 @@ export default {
           return Response.json({ _tag: "UpgradeError", message: "expected a WebSocket upgrade" }, { status: 426 });
         }
         const userId = url.searchParams.get("userId") || "anon";
+        const resumeParam = url.searchParams.get("resume");
+        if (resumeParam !== null && !/^\d{1,15}$/.test(resumeParam)) {
+          throw badRequest("resume must be the last \"$seq\" seen: a non-negative integer");
+        }
         return await chat.upgrade(roomId, request, {
           connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },
+          resume: resumeParam === null ? null : Number(resumeParam),
         });
       }
       if (seg.length === 5 && seg[1] === "api" && seg[2] === "chat" && seg[3] !== "") {

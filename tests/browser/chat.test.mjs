@@ -123,7 +123,7 @@ describe("the chat page", { concurrency: true }, () => {
   // The online list renders the client's presence state (the room's Presence
   // and PresenceDiff frames, docs/PROTOCOL.md §1), which the chat room sends
   // once presence (issue 12) is on.
-  it("the online list shows who is in the room", { ...TEST, todo: "presence (issue 12) is not in main yet" }, async (t) => {
+  it("the online list shows who is in the room", TEST, async (t) => {
     const room = uniqueRoom("online");
     const alice = await join(t, room, "alice");
     const bob = await join(t, room, "bob");
@@ -140,7 +140,7 @@ describe("the chat page", { concurrency: true }, () => {
   // Carol's connection is cut (the TCP connection ends, and her reconnects are
   // refused) while dave writes; once she can reconnect, the client resumes with
   // the last $seq it saw and the room replays what she missed (issue 12).
-  it("a page that lost its connection comes back with the messages it missed", { ...TEST, todo: "resume (issue 12) is not in main yet" }, async (t) => {
+  it("a page that lost its connection comes back with the messages it missed", TEST, async (t) => {
     const room = uniqueRoom("resume");
     const carol = await join(t, room, "carol");
     const dave = await join(t, room, "dave");

@@ -20,8 +20,10 @@ import {
   getJson,
   openChat,
   openClientCount,
+  openSocket,
   postJson,
   tagged,
+  toWsUrl,
   uniqueId,
 } from "./helpers.mjs";
 
@@ -62,18 +64,33 @@ const getConnections = async (room, tag) => {
   return [...r.body].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 };
 
-// Opens the users one after the other (each open before the next connects).
+// Opens a member and waits for its Presence (the last frame of its join).
+async function openMember(pool, room, userId) {
+  const c = await pool.add(openChat(base, room, userId));
+  await c.waitFor((m) => m.$rooms === "Presence");
+  return c;
+}
+
+// Opens the users one after the other (each joined before the next connects).
 async function joinInOrder(pool, room, users) {
   const clients = [];
-  for (const u of users) clients.push(await pool.add(openChat(base, room, u)));
+  for (const u of users) clients.push(await openMember(pool, room, u));
   return clients;
 }
 
-// Waits until every client saw the UserJoined of every later client.
+// A PresenceDiff in which `userId` joined.
+const joined = (userId) => {
+  const pred = (m) => m?.$rooms === "PresenceDiff" && m.joins[userId] !== undefined;
+  pred.description = `PresenceDiff joining ${userId}`;
+  return pred;
+};
+
+// Waits until every client saw the UserJoined and the PresenceDiff of every
+// later client (the diff comes last, at the end of the join's event).
 async function settleJoins(clients, users) {
   await Promise.all(
     clients.map((c, i) =>
-      Promise.all(users.slice(i + 1).map((u) => c.waitFor(tagged("UserJoined", { userId: u })))),
+      Promise.all(users.slice(i + 1).flatMap((u) => [c.waitFor(tagged("UserJoined", { userId: u })), c.waitFor(joined(u))])),
     ),
   );
 }
@@ -84,9 +101,26 @@ function assertTimestamp(ts, what) {
   assert.ok(Math.abs(ts - Date.now()) < 60_000, `${what} (${ts}) is a current epoch-ms timestamp`);
 }
 
+// The chat room has presence and resume (docs/PROTOCOL.md): every schema
+// frame leads with "$seq", and runtime frames ({"$rooms": ...}) tell who is
+// online. strip() drops the "$seq" of one frame; schemaFrames() keeps the
+// schema frames of a list, asserting their sequence numbers grow, without
+// "$seq"; runtimeFrames() keeps the others.
+const strip = (m) => {
+  const { $seq, ...rest } = m;
+  assert.equal(typeof $seq, "number", `a schema frame with "$seq": ${JSON.stringify(m)}`);
+  return rest;
+};
+function schemaFrames(list) {
+  const frames = list.filter((m) => m.$rooms === undefined);
+  frames.forEach((m, i) => i === 0 || assert.ok(m.$seq > frames[i - 1].$seq, "sequence numbers grow"));
+  return frames.map(strip);
+}
+const runtimeFrames = (list) => list.filter((m) => m.$rooms !== undefined);
+
 // Asserts a Message as the chat room broadcasts it; returns it.
 function assertMessage(msg, text, userId) {
-  assert.deepEqual(msg, { _tag: "Message", text, userId, ts: msg?.ts });
+  assert.deepEqual(strip(msg), { _tag: "Message", text, userId, ts: msg?.ts });
   assertTimestamp(msg.ts, "Message.ts");
   return msg;
 }
@@ -164,13 +198,31 @@ test("join order with 5 clients: each UserJoined reaches the earlier members onl
   const ts = got[0].ts;
   clients.forEach((c, i) => {
     assert.deepEqual(
-      c.messages,
+      schemaFrames(c.messages),
       [
         ...users.slice(i + 1).map((u) => ({ _tag: "UserJoined", userId: u })),
         { _tag: "Message", text: "roll call", userId: "u1", ts },
       ],
       `messages of ${users[i]}`,
     );
+    // The online list: the joiner's Presence first (everyone up to itself),
+    // then each later join's UserJoined followed by its PresenceDiff.
+    const kinds = c.messages.map((m) => m.$rooms ?? m._tag);
+    assert.deepEqual(
+      kinds,
+      ["Presence", ...users.slice(i + 1).flatMap(() => ["UserJoined", "PresenceDiff"]), "Message"],
+      `frame kinds of ${users[i]}`,
+    );
+    const [presence, ...diffs] = runtimeFrames(c.messages);
+    assert.equal(presence.self, users[i]);
+    assert.deepEqual(Object.keys(presence.state).sort(), users.slice(0, i + 1));
+    for (const [k, list] of Object.entries(presence.state)) {
+      assert.equal(list.length, 1);
+      assert.equal(list[0].meta.userId, k);
+      assertTimestamp(list[0].meta.joinedAt, "meta.joinedAt");
+      assert.equal(typeof list[0].ref, "string");
+    }
+    assert.deepEqual(diffs.map((d) => [Object.keys(d.joins), d.leaves]), users.slice(i + 1).map((u) => [[u], {}]));
   });
 });
 
@@ -192,8 +244,11 @@ test("leaving broadcasts UserLeft to the remaining members", TEST, async (t) => 
   c1.send({ _tag: "Say", text: "who is left" });
   const msgs = await Promise.all([c1, c2, c4].map((c) => c.waitFor(tagged("Message", { text: "who is left" }))));
   for (const [i, c] of [[0, c1], [1, c2], [3, c4]]) {
+    // Each UserLeft is followed by the PresenceDiff of the same close.
+    assert.deepEqual(c.since(marks[i]).map((m) => m.$rooms ?? m._tag), ["UserLeft", "PresenceDiff", "UserLeft", "PresenceDiff", "Message"]);
+    assert.deepEqual(runtimeFrames(c.since(marks[i])).map((d) => [d.joins, Object.keys(d.leaves)]), [[{}, ["u3"]], [{}, ["u5"]]]);
     assert.deepEqual(
-      c.since(marks[i]),
+      schemaFrames(c.since(marks[i])),
       [
         { _tag: "UserLeft", userId: "u3" },
         { _tag: "UserLeft", userId: "u5" },
@@ -203,7 +258,7 @@ test("leaving broadcasts UserLeft to the remaining members", TEST, async (t) => 
     );
   }
   // u5 saw u3 leave before leaving itself, and nothing of its own leave.
-  assert.deepEqual(c5.since(marks[4]), [{ _tag: "UserLeft", userId: "u3" }]);
+  assert.deepEqual(schemaFrames(c5.since(marks[4])), [{ _tag: "UserLeft", userId: "u3" }]);
   assert.deepEqual(c3.since(marks[2]), []);
 
   const conns = await getConnections(room);
@@ -224,7 +279,7 @@ test("Say fans out to all 5 members, sender included, with userId = sender and a
   const got = await Promise.all(clients.map((c, i) => c.waitFor(tagged("Message", { text: "hello everyone" }), { from: marks[i] })));
   for (const msg of got) assertMessage(msg, "hello everyone", "c");
   assert.ok(got.every((m) => m.ts === got[0].ts), "one broadcast: the same ts for everyone");
-  clients.forEach((c, i) => assert.deepEqual(c.since(marks[i]), [got[0]], `nothing else reached ${users[i]}`));
+  clients.forEach((c, i) => assert.deepEqual(schemaFrames(c.since(marks[i])), [strip(got[0])], `nothing else reached ${users[i]}`));
 });
 
 test("Typing reaches the other members and is not echoed to the sender", TEST, async (t) => {
@@ -242,9 +297,9 @@ test("Typing reaches the other members and is not echoed to the sender", TEST, a
   sender.send({ _tag: "Say", text: "done typing" });
   const msgs = await Promise.all(clients.map((c, i) => c.waitFor(tagged("Message", { text: "done typing" }), { from: marks[i] })));
 
-  assert.deepEqual(sender.since(marks[0]), [msgs[0]]);
+  assert.deepEqual(schemaFrames(sender.since(marks[0])), [strip(msgs[0])]);
   others.forEach((c, i) =>
-    assert.deepEqual(c.since(marks[i + 1]), [{ _tag: "Typing", userId: "t1" }, msgs[0]], `messages of ${users[i + 1]}`),
+    assert.deepEqual(schemaFrames(c.since(marks[i + 1])), [{ _tag: "Typing", userId: "t1" }, strip(msgs[0])], `messages of ${users[i + 1]}`),
   );
   assert.equal((await getState(room)).messageCount, 1, "Typing is not counted");
 });
@@ -264,7 +319,7 @@ test("POST /api/chat/:room/say → 200 {status: ok} and every member gets a Mess
 
   const got = await Promise.all(clients.map((c, i) => c.waitFor(tagged("Message", { text: "x" }), { from: marks[i] })));
   for (const msg of got) assertMessage(msg, "x", "system");
-  clients.forEach((c, i) => assert.deepEqual(c.since(marks[i]), [got[0]], `nothing else reached ${users[i]}`));
+  clients.forEach((c, i) => assert.deepEqual(schemaFrames(c.since(marks[i])), [strip(got[0])], `nothing else reached ${users[i]}`));
 });
 
 test("POST say to a room nobody has joined creates the room and counts the message", TEST, async () => {
@@ -283,7 +338,7 @@ test("POST say to a room nobody has joined creates the room and counts the messa
 test("POST say with a bad body → 400 with a JSON error naming the problem; nothing broadcast or counted", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("post-bad");
-  const member = await pool.add(openChat(base, room, "m"));
+  const member = await openMember(pool, room, "m");
   const mark = member.mark();
   const before = await getState(room);
 
@@ -315,7 +370,7 @@ test("POST say with a bad body → 400 with a JSON error naming the problem; not
   const ok = await postJson(api(room, "say"), { text: "after the bad ones" });
   assert.equal(ok.status, 200, ok.text);
   const msg = await member.waitFor(tagged("Message", { text: "after the bad ones" }), { from: mark });
-  assert.deepEqual(member.since(mark), [msg]);
+  assert.deepEqual(member.since(mark), [msg]);  // no runtime frame either
   assertMessage(msg, "after the bad ones", "system");
   assert.deepEqual(await getState(room), { ...before, messageCount: before.messageCount + 1 });
 });
@@ -332,7 +387,7 @@ test("GET state: null before the first connection, then {createdAt, messageCount
   assert.equal(await getState(room), null, "still null on a second read");
 
   const beforeConnect = Date.now();
-  const alice = await pool.add(openChat(base, room, "alice"));
+  const alice = await openMember(pool, room, "alice");
   const s0 = await getState(room);
   assert.deepEqual(s0, { createdAt: s0?.createdAt, messageCount: 0 });
   assert.equal(typeof s0.createdAt, "number");
@@ -350,7 +405,7 @@ test("GET state: null before the first connection, then {createdAt, messageCount
   assert.deepEqual(await getState(room), { createdAt: s0.createdAt, messageCount: 2 });
 
   // A second member does not reset the room.
-  const bob = await pool.add(openChat(base, room, "bob"));
+  const bob = await openMember(pool, room, "bob");
   bob.send({ _tag: "Say", text: "three" });
   await alice.waitFor(tagged("Message", { text: "three" }));
   assert.deepEqual(await getState(room), { createdAt: s0.createdAt, messageCount: 3 });
@@ -360,9 +415,9 @@ test("GET connections lists [{id, tags, state: {userId, joinedAt}}]; ?tag=user:U
   const pool = clientPool(t);
   const room = uniqueId("conns");
   const t0 = Date.now();
-  await pool.add(openChat(base, room, "alice"));
+  await openMember(pool, room, "alice");
   const t1 = Date.now();
-  await pool.add(openChat(base, room, "bob"));
+  await openMember(pool, room, "bob");
   const t2 = Date.now();
 
   const all = await getConnections(room);
@@ -382,7 +437,7 @@ test("a socket without userId joins as id \"anon\"", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("anon");
   const t0 = Date.now();
-  const anon = await pool.add(openChat(base, room, undefined));
+  const anon = await openMember(pool, room, undefined);
   const t1 = Date.now();
 
   const conns = await getConnections(room);
@@ -399,9 +454,9 @@ test("a socket without userId joins as id \"anon\"", TEST, async (t) => {
 test("bad frames change nothing and keep the socket open", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("bad-frames");
-  const sender = await pool.add(openChat(base, room, "sender"));
-  const observer = await pool.add(openChat(base, room, "observer"));
-  await sender.waitFor(tagged("UserJoined", { userId: "observer" }));
+  const sender = await openMember(pool, room, "sender");
+  const observer = await openMember(pool, room, "observer");
+  await sender.waitFor(joined("observer"));
   let count = (await getState(room)).messageCount;
 
   const deep = 100_000;
@@ -446,7 +501,7 @@ test("bad frames change nothing and keep the socket open", TEST, async (t) => {
       ]);
       assertMessage(s, token, "sender");
       assert.deepEqual(sender.since(sMark), [s], "the sender got only its Say");
-      assert.deepEqual(observer.since(oMark), [s], "the observer got only the Say");
+      assert.deepEqual(observer.since(oMark), [s], "the observer got only the Say (one encoding: the same $seq)");
       assert.ok(sender.isOpen, `sender still open (close: ${JSON.stringify(sender.closeInfo)})`);
       assert.ok(observer.isOpen, "observer still open");
       count += 1;
@@ -470,8 +525,8 @@ test("rooms are isolated: messages and state of room A never reach room B", TEST
   // The same user in both rooms, plus one member each.
   const [samA, annA] = await joinInOrder(pool, roomA, ["sam", "ann"]);
   const [samB, benB] = await joinInOrder(pool, roomB, ["sam", "ben"]);
-  await samA.waitFor(tagged("UserJoined", { userId: "ann" }));
-  await samB.waitFor(tagged("UserJoined", { userId: "ben" }));
+  await samA.waitFor(joined("ann"));
+  await samB.waitFor(joined("ben"));
   const marks = new Map([samA, annA, samB, benB].map((c) => [c, c.mark()]));
 
   samA.send({ _tag: "Say", text: "in A" });
@@ -490,6 +545,8 @@ test("rooms are isolated: messages and state of room A never reach room B", TEST
   await delay(QUIET_MS);
 
   for (const c of [samB, benB]) assert.deepEqual(c.since(marks.get(c)), [inB[0]], "room B got only its own Message");
+  // Each room numbers its own frames.
+  assert.ok(inB[0].$seq < 10, `room B's own sequence: ${inB[0].$seq}`);
   for (const c of [samA, annA]) {
     assert.ok(!c.since(marks.get(c)).some((m) => m.text === "in B"), "room A never got B's Message");
   }
@@ -505,9 +562,9 @@ test("rooms are isolated: messages and state of room A never reach room B", TEST
 test("duplicate userId (default onDuplicate \"allow\"): both sockets stay connected and both get Messages", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("dup");
-  const first = await pool.add(openChat(base, room, "dup"));
-  const second = await pool.add(openChat(base, room, "dup"));
-  const other = await pool.add(openChat(base, room, "other"));
+  const first = await openMember(pool, room, "dup");
+  const second = await openMember(pool, room, "dup");
+  const other = await openMember(pool, room, "other");
 
   other.send({ _tag: "Say", text: "to both" });
   await Promise.all([first, second, other].map((c) => c.waitFor(tagged("Message", { text: "to both" }))));
@@ -534,8 +591,8 @@ test("client closes with 4001: the others get UserLeft; the closer sees 4001 ech
   const pool = clientPool(t);
   const room = uniqueId("close-4001");
   const [leaver, stay1, stay2] = await joinInOrder(pool, room, ["leaver", "stay1", "stay2"]);
-  await leaver.waitFor(tagged("UserJoined", { userId: "stay2" }));
-  await stay1.waitFor(tagged("UserJoined", { userId: "stay2" }));
+  await leaver.waitFor(joined("stay2"));
+  await stay1.waitFor(joined("stay2"));
   const marks = [stay1.mark(), stay2.mark()];
 
   const t0 = Date.now();
@@ -553,8 +610,33 @@ test("client closes with 4001: the others get UserLeft; the closer sees 4001 ech
   await Promise.all([stay1, stay2].map((c, i) => c.waitFor(tagged("UserLeft", { userId: "leaver" }), { from: marks[i] })));
   stay1.send({ _tag: "Say", text: "after leave" });
   const msgs = await Promise.all([stay1, stay2].map((c) => c.waitFor(tagged("Message", { text: "after leave" }))));
-  [stay1, stay2].forEach((c, i) =>
-    assert.deepEqual(c.since(marks[i]), [{ _tag: "UserLeft", userId: "leaver" }, msgs[0]]),
-  );
+  [stay1, stay2].forEach((c, i) => {
+    assert.deepEqual(schemaFrames(c.since(marks[i])), [{ _tag: "UserLeft", userId: "leaver" }, strip(msgs[0])]);
+    assert.deepEqual(runtimeFrames(c.since(marks[i])).map((d) => Object.keys(d.leaves)), [["leaver"]]);
+  });
   assert.deepEqual((await getConnections(room)).map((c) => c.id), ["stay1", "stay2"]);
+});
+
+// ---- resume ----------------------------------------------------------------------------
+
+test("?resume=N: a member who was away gets the Messages it missed, then its Presence; a bad N is a 400", TEST, async (t) => {
+  const pool = clientPool(t);
+  const room = uniqueId("resume");
+  const [alice, bob] = await joinInOrder(pool, room, ["alice", "bob"]);
+  alice.send({ _tag: "Say", text: "seen" });
+  const seen = await bob.waitFor(tagged("Message", { text: "seen" }));
+  await bob.close();
+  await alice.waitFor(tagged("UserLeft", { userId: "bob" }));
+  for (const text of ["m1", "m2", "m3"]) alice.send({ _tag: "Say", text });
+  await alice.waitFor(tagged("Message", { text: "m3" }));
+
+  const url = (q) => toWsUrl(base, `/ws/chat/${encodeURIComponent(room)}?userId=bob&${q}`);
+  const back = await pool.add(openSocket(url(`resume=${seen.$seq}`)));
+  await back.waitFor((m) => m.$rooms === "Presence");
+  // Not bob's own UserLeft (it went to everyone but bob), not alice's UserJoined.
+  assert.deepEqual(back.messages.map((m) => m.$rooms ?? m.text), ["m1", "m2", "m3", "Presence"]);
+  assert.deepEqual(back.messages.slice(0, 3).map((m) => m.$seq - seen.$seq), [2, 3, 4]);
+
+  await assert.rejects(openSocket(url("resume=-1")), (e) => e.status === 400 && /resume/.test(e.body));
+  await assert.rejects(openSocket(url("resume=abc")), (e) => e.status === 400);
 });

@@ -43,6 +43,17 @@ std::string upgradeJson(std::string_view id, std::string_view onDuplicate = "") 
 
 std::optional<chat::State> roomState(InMemoryRuntime& rt) { return support::stateOf<chat::Chat>(rt, kRoom); }
 
+// The chat room has presence and resume: runtime frames (Presence,
+// PresenceDiff) are asserted in their own test below; the helpers here look
+// at the schema frames only (each with its "$seq").
+Strings schema(const TestConnection* c) { return support::schemaFramesOf(c); }
+Strings tagsOf(const TestConnection* c) {
+  Strings out;
+  for (auto& t : c->receivedTags())
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
 std::vector<chat::Broadcast> frames(const TestConnection* c) { return support::framesOf<chat::Chat>(c); }
 
 template <class T>
@@ -77,7 +88,7 @@ TEST_CASE("chat: the first join initialises the room state; later joins are anno
   auto* alice = join(rt, "alice");
   CHECK(alice->id() == "alice");
   CHECK(alice->isOpen());
-  CHECK(alice->received().empty());  // nobody else to tell, and never the joiner
+  CHECK(schema(alice).empty());  // nobody else to tell, and never the joiner
   auto s = roomState(rt);
   REQUIRE(s);
   CHECK(s->createdAt == t0);
@@ -85,15 +96,15 @@ TEST_CASE("chat: the first join initialises the room state; later joins are anno
 
   rt.advance(std::chrono::seconds(5));
   auto* bob = join(rt, "bob");
-  CHECK(bob->received().empty());
+  CHECK(schema(bob).empty());
   CHECK(only<chat::UserJoined>(alice).userId == "bob");
   // The second join does not re-initialise.
   CHECK(roomState(rt)->createdAt == t0);
 
   auto* carol = join(rt, "carol");
-  CHECK(carol->received().empty());
-  CHECK(alice->receivedTags() == Strings{"UserJoined", "UserJoined"});
-  CHECK(bob->receivedTags() == Strings{"UserJoined"});
+  CHECK(schema(carol).empty());
+  CHECK(tagsOf(alice) == Strings{"UserJoined", "UserJoined"});
+  CHECK(tagsOf(bob) == Strings{"UserJoined"});
   CHECK(std::get<chat::UserJoined>(frames(bob)[0]).userId == "carol");
 }
 
@@ -113,10 +124,12 @@ TEST_CASE("chat: Say counts the message and reaches everyone, the sender include
   }
   CHECK(roomState(rt)->messageCount == 1);
 
-  // On the wire: one JSON object with the _tag and the fields.
-  auto wire = parseJson(bob->received()[0]);
+  // On the wire: one JSON object with the sequence number first, then the
+  // _tag and the fields.
+  CHECK(schema(bob)[0].rfind(R"({"$seq":)", 0) == 0);
+  auto wire = parseJson(schema(bob)[0]);
   CHECK(std::string(wire["_tag"].GetString()) == "Message");
-  CHECK(wire.MemberCount() == 4);
+  CHECK(wire.MemberCount() == 5);
 
   bob->receive(chat::Event{chat::Say{"hello"}});
   CHECK(std::get<chat::Message>(frames(alice).back()).userId == "bob");
@@ -176,7 +189,7 @@ TEST_CASE("chat: direct sends: a Say creates the room; what does not apply does 
     auto* alice = join(rt, "alice");
     Reply r = rt.room("chat").sendEvent(kRoom, chat::Event{chat::Typing{}});
     CHECK(r.ok);
-    CHECK(alice->received().empty());
+    CHECK(schema(alice).empty());
   }
   SUBCASE("an event that fails the schema is refused with RoomValidationError") {
     auto* alice = join(rt, "alice");
@@ -186,7 +199,7 @@ TEST_CASE("chat: direct sends: a Say creates the room; what does not apply does 
     auto e = parseJson(r.payload);
     CHECK(std::string(e["_tag"].GetString()) == "RoomValidationError");
     CHECK(std::string(e["path"].GetString()) == "$.text");
-    CHECK(alice->received().empty());
+    CHECK(schema(alice).empty());
     CHECK(roomState(rt)->messageCount == 0);
   }
 }
@@ -199,10 +212,10 @@ TEST_CASE("chat: Typing reaches everyone but the sender") {
   for (auto* c : {alice, bob, carol}) c->clearReceived();
 
   alice->receive(chat::Event{chat::Typing{}});
-  CHECK(alice->received().empty());
+  CHECK(schema(alice).empty());
   for (auto* c : {bob, carol}) {
     CHECK(only<chat::TypingBy>(c).userId == "alice");
-    CHECK(c->receivedTags() == Strings{"Typing"});
+    CHECK(tagsOf(c) == Strings{"Typing"});
   }
   CHECK(roomState(rt)->messageCount == 0);
 }
@@ -217,14 +230,14 @@ TEST_CASE("chat: leaving announces UserLeft to the rest and drops the connection
   alice->close(1000, "bye");
   CHECK_FALSE(alice->isOpen());
   CHECK(alice->closeCode() == 1000u);
-  CHECK(alice->received().empty());
+  CHECK(schema(alice).empty());
   for (auto* c : {bob, carol}) CHECK(only<chat::UserLeft>(c).userId == "alice");
   CHECK(ids(connections(rt)) == Strings{"bob", "carol"});
 
   // A closed client hears nothing more.
   bob->receive(chat::Event{chat::Say{"she left"}});
-  CHECK(alice->received().empty());
-  CHECK(carol->receivedTags() == Strings{"UserLeft", "Message"});
+  CHECK(schema(alice).empty());
+  CHECK(tagsOf(carol) == Strings{"UserLeft", "Message"});
 }
 
 // ---- Bad frames ----------------------------------------------------------------
@@ -253,8 +266,8 @@ TEST_CASE("chat: a frame that fails the event schema changes nothing and leaves 
   }
 
   CHECK(rt.room("chat").getState(kRoom).payload == stateBefore);
-  CHECK(alice->received().empty());
-  CHECK(bob->received().empty());
+  CHECK(schema(alice).empty());
+  CHECK(schema(bob).empty());
   CHECK(alice->isOpen());
   CHECK(bob->isOpen());
   // Without an onDecodeError the failure is logged, naming the connection.
@@ -271,7 +284,7 @@ TEST_CASE("chat: a frame of exactly 1 MiB is accepted") {
   InMemoryRuntime rt(app::registry());
   auto* alice = join(rt, "alice");
   alice->receiveRaw(sayFrameOfSize(1u << 20));
-  CHECK(alice->receivedTags() == Strings{"Message"});
+  CHECK(tagsOf(alice) == Strings{"Message"});
   CHECK(roomState(rt)->messageCount == 1);
 }
 
@@ -280,7 +293,7 @@ TEST_CASE("chat: unknown keys in an inbound frame are dropped") {
   auto* alice = join(rt, "alice");
   alice->receiveRaw(R"({"_tag":"Say","text":"hi","extra":{"nested":[1,2]}})");
   CHECK(only<chat::Message>(alice).text == "hi");
-  CHECK(alice->received()[0].find("extra") == std::string::npos);
+  CHECK(schema(alice)[0].find("extra") == std::string::npos);
 }
 
 // ---- State and connection listings ----------------------------------------------
@@ -330,7 +343,7 @@ TEST_CASE("chat: direct broadcast reaches every connection; a bad message is ref
   Reply bad = rt.room("chat").broadcast(kRoom, R"({"_tag":"Say","text":"not a broadcast"})");
   CHECK_FALSE(bad.ok);
   CHECK(bad.tag == "RoomValidationError");
-  CHECK(alice->received().size() == 1);
+  CHECK(schema(alice).size() == 1);
 }
 
 // ---- Duplicate connection ids (JSON upgrade path) ----------------------------------
@@ -392,8 +405,8 @@ TEST_CASE("chat: onDuplicate allow (the default) keeps both sockets under one id
   CHECK(ids(connections(rt)) == Strings{"bob", "alice", "alice"});
 
   bob->receive(chat::Event{chat::Say{"to both"}});
-  CHECK(first->receivedTags().back() == "Message");
-  CHECK(second->receivedTags().back() == "Message");
+  CHECK(tagsOf(first).back() == "Message");
+  CHECK(tagsOf(second).back() == "Message");
 }
 
 TEST_CASE("chat: onDuplicate replace closes the old socket with 1012 and keeps the new") {
@@ -415,7 +428,7 @@ TEST_CASE("chat: onDuplicate replace closes the old socket with 1012 and keeps t
   old->clearReceived();
   fresh->clearReceived();
   bob->receive(chat::Event{chat::Say{"hi alice"}});
-  CHECK(old->received().empty());
+  CHECK(schema(old).empty());
   CHECK(only<chat::Message>(fresh).text == "hi alice");
 }
 
@@ -449,7 +462,7 @@ TEST_CASE("chat: onDuplicate reject answers 409 and leaves the first socket alon
 
   CHECK(first->isOpen());
   CHECK(ids(connections(rt)) == Strings{"bob", "alice"});
-  CHECK(bob->received().empty());  // onConnect did not run: no UserJoined
+  CHECK(schema(bob).empty());  // onConnect did not run: no UserJoined
 
   // A different id is not a duplicate, and once alice left her id is free again.
   CHECK(rt.room("chat").upgrade(kRoom, upgradeJson("carol", "reject")).ok);
@@ -514,7 +527,7 @@ TEST_CASE("chat: after hibernation connections come back with id, tags and state
     auto* carol = join(rt, "carol");
     CHECK(only<chat::UserJoined>(alice).userId == "carol");
     CHECK(only<chat::UserJoined>(bob).userId == "carol");
-    CHECK(carol->received().empty());
+    CHECK(schema(carol).empty());
     CHECK(ids(connections(rt)) == Strings{"alice", "bob", "carol"});
   }
   SUBCASE("a client that leaves after the wake is announced") {
@@ -543,7 +556,7 @@ TEST_CASE("chat: a slot freed before hibernation is reused after it without conf
   CHECK(only<chat::Message>(bob).userId == "carol");
   CHECK(only<chat::Message>(carol).userId == "carol");
   CHECK_FALSE(alice->isOpen());
-  CHECK(alice->receivedTags() == Strings{"UserJoined"});  // from before it left
+  CHECK(tagsOf(alice) == Strings{"UserJoined"});  // from before it left
 }
 
 TEST_CASE("chat: closing one of two sockets of a user does not announce that the user left") {
@@ -558,7 +571,36 @@ TEST_CASE("chat: closing one of two sockets of a user does not announce that the
   auto* bob = connect("bob");
   bob->clearReceived();
   tab1->close(1000);
-  CHECK(bob->receivedTags().empty());
+  CHECK(tagsOf(bob).empty());
   tab2->close(1000);
-  CHECK(bob->receivedTags() == std::vector<std::string>{"UserLeft"});
+  CHECK(tagsOf(bob) == std::vector<std::string>{"UserLeft"});
+}
+
+// ---- Presence and resume ----------------------------------------------------------
+
+TEST_CASE("chat: the online list is keyed by userId; a joiner gets it after onConnect, the others a diff") {
+  InMemoryRuntime rt(app::registry());
+  const rooms::Timestamp t0 = rt.now();
+  auto* alice = join(rt, "alice");
+  REQUIRE(alice->received().size() == 1);  // no UserJoined to the joiner: the Presence alone
+  auto p = parseJson(alice->received()[0]);
+  CHECK(std::string(p["$rooms"].GetString()) == "Presence");
+  CHECK(std::string(p["self"].GetString()) == "alice");
+  const auto& entries = p["state"]["alice"];
+  REQUIRE(entries.Size() == 1);
+  CHECK(std::string(entries[0]["meta"]["userId"].GetString()) == "alice");
+  CHECK(entries[0]["meta"]["joinedAt"].GetInt64() == rooms::epochMs(t0));
+  alice->clearReceived();
+  rt.hibernate();
+
+  auto* bob = join(rt, "bob");
+  // alice: the UserJoined of onConnect, then the diff at the end of the event.
+  REQUIRE(alice->received().size() == 2);
+  CHECK(alice->received()[0].find(R"("_tag":"UserJoined")") != std::string::npos);
+  auto d = parseJson(alice->received()[1]);
+  CHECK(std::string(d["$rooms"].GetString()) == "PresenceDiff");
+  CHECK(d["joins"].HasMember("bob"));
+  CHECK(d["leaves"].ObjectEmpty());
+  auto s = parseJson(bob->received().at(0));
+  CHECK(s["state"].MemberCount() == 2);
 }

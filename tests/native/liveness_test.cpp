@@ -49,8 +49,13 @@ TEST_CASE("attachment: the runtime record round-trips; unknown and mistyped keys
   REQUIRE(rooms::parseRuntime(text, back));
   CHECK(back == r);
 
-  REQUIRE(rooms::parseRuntime(R"({"topics":["a"],"ref":"x","seen":"soon","bucket":[1,2]})", back));
+  REQUIRE(rooms::parseRuntime(R"({"topics":[1],"ref":2,"later":["a"],"seen":"soon","bucket":[1,2]})", back));
   CHECK(back.empty());
+  // Presence's ref and the topics (issue 12) round-trip too.
+  r.ref = "3f2a9c1e0b7d";
+  r.topics = {"lobby", "game:7"};
+  REQUIRE(rooms::parseRuntime(rooms::formatRuntime(r), back));
+  CHECK(back == r);
   REQUIRE(rooms::parseRuntime(R"({"future":{"deep":[1,2,3]},"seen":7})", back));
   CHECK(back.seen == 7.0);
   CHECK_FALSE(rooms::parseRuntime("[1,2]", back));

@@ -1303,13 +1303,15 @@ TEST_CASE("schema: Registry::typeScript writes a namespace per room and the Room
       "  export type UserJoined = { readonly _tag: \"UserJoined\"; readonly userId: string; };\n"
       "  export type UserLeft = { readonly _tag: \"UserLeft\"; readonly userId: string; };\n"
       "  export type TypingBy = { readonly _tag: \"Typing\"; readonly userId: string; };\n"
+      "  export type Online = { readonly userId: string; readonly joinedAt: number; };\n"
       "  export type Event = Say | Typing;\n"
       "  export type Broadcast = Message | UserJoined | UserLeft | TypingBy;\n"
+      "  export type PresenceMeta = Online;\n"
       "}\n";
   const std::string rooms =
       "export interface Rooms {\n"
       "  readonly \"chat\": { state: chat.State; connection: chat.Connection; event: chat.Event; "
-      "broadcast: chat.Broadcast; };\n"
+      "broadcast: chat.Broadcast; presence: chat.PresenceMeta; };\n"
       "}\n";
   CHECK(ts.find(chatNs) != std::string::npos);
   CHECK(ts.size() >= rooms.size());

@@ -1,10 +1,11 @@
 // The registry of the test builds: the chat example plus the probe room
-// (alarms, traps, sibling calls), for the native suites, the fuzz targets and
+// (alarms, traps, sibling calls) and the lobby (presence, topics, resume), for the native suites, the fuzz targets and
 // the Wasm module of the end-to-end test worker. The example worker's module
 // builds wasm/examples/app.cpp instead and serves the chat room alone.
 #include "rooms/module.h"
 
 #include "chat/chat.h"
+#include "probe/lobby.h"
 #include "probe/cursors.h"
 #include "probe/liveness.h"
 #include "probe/probe.h"
@@ -21,6 +22,8 @@ ROOMS_MODULE([] {
     // defaults). Native tests send fewer than 100 frames on one connection
     // between clock moves.
     reg.add<probe::Probe>(probe::handlers(), {.inboundFramesPerSecond = 50, .inboundFrameBurst = 100});
+    // Presence keyed by user, topics, resume with a buffer of 32 frames.
+    reg.add<lobby::Lobby>(lobby::handlers(), lobby::options());
     // Coalesced delivery, for its end-to-end test: a 20 ms window.
     reg.add<cursors::Room>(cursors::handlers(), {.coalesce = {.windowMs = 20}});
     // Liveness and control (issue 11): tests/support/probe/liveness.h.

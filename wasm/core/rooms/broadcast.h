@@ -28,6 +28,9 @@ struct BroadcastOptions {
   std::optional<std::string> tag;
   // Exactly these (a closed one is reported in BroadcastError).
   std::optional<std::vector<Connection<R>*>> to;
+  // Only connections that joined this topic (Connection::join). `to` wins
+  // over `tag`, and `tag` over `topic`; except/exceptAll apply to all three.
+  std::optional<std::string> topic;
   // Latest value wins (rooms with coalescing on, RoomOptions::coalesce):
   // this frame replaces any earlier frame with the same key that is still
   // waiting for a recipient, e.g. "cursor:" + the user's id.
@@ -48,7 +51,7 @@ std::pair<const std::uint32_t*, std::size_t> selectRecipients(const BroadcastOpt
                                                                const ConnectionTable<Connection<R>>& table,
                                                                RecipientScratch& scratch, BroadcastError& failed) {
   const auto& order = table.order();
-  if (!opts.to && !opts.tag && opts.exceptAll.empty()) {
+  if (!opts.to && !opts.tag && !opts.topic && opts.exceptAll.empty()) {
     if (!opts.except) return {order.data(), order.size()};
     auto skip = std::find(order.begin(), order.end(), opts.except->slot_);
     scratch.list.assign(order.begin(), skip);
@@ -77,6 +80,10 @@ std::pair<const std::uint32_t*, std::size_t> selectRecipients(const BroadcastOpt
   } else if (opts.tag) {
     if (auto* tagged = table.withTag(*opts.tag))
       for (auto s : *tagged) consider(s);
+  } else if (opts.topic) {
+    // The caller made sure the topic index is built (RoomInstance::ensureTopics).
+    if (auto* members = table.inTopic(*opts.topic))
+      for (auto s : *members) consider(s);
   } else {
     for (auto s : order) consider(s);
   }

@@ -51,6 +51,16 @@ inline constexpr std::size_t kDefaultOutboundBytesPerSecond = std::size_t(64) <<
 inline constexpr std::uint32_t kCloseOverBudget = 1008;
 inline constexpr std::string_view kOverBudgetReason = "inbound rate limit exceeded";
 
+// Topics (Connection::join): per connection at most this many topics, each 1
+// to kMaxTopicLength bytes. Membership lives in the runtime part of the
+// socket's attachment, so it also counts against kMaxRuntimeAttachmentBytes
+// (1 KiB: about 7 topics of 128 bytes, or 32 of 20).
+inline constexpr std::size_t kMaxTopicsPerConnection = 32;
+inline constexpr std::size_t kMaxTopicLength = 128;
+
+// Resume buffer defaults (RoomOptions::resumeFrames, resumeBytes).
+inline constexpr std::size_t kDefaultResumeFrames = 128;
+inline constexpr std::size_t kDefaultResumeBytes = std::size_t(256) << 10;
 // Coalesced delivery (RoomOptions::coalesce). Off by default. When on, the
 // frames a room owes one recipient within `windowMs` leave as one frame: a
 // JSON array of the frames as they would have been sent alone, in order (a
@@ -148,6 +158,13 @@ struct RoomOptions {
   // quoting the limit and the value, and the room logs a warning.
   std::size_t outboundBytesPerSecond = kDefaultOutboundBytesPerSecond;
 
+  // Rooms declared with rooms::Resume: the buffer of the last frames the room
+  // sent, kept in storage for clients that reconnect. A frame leaves the
+  // buffer once it holds more than resumeFrames frames or resumeBytes bytes
+  // (a frame's bytes plus its recipients' selection); a client that missed a
+  // frame no longer in the buffer gets ResyncRequired.
+  std::size_t resumeFrames = kDefaultResumeFrames;
+  std::size_t resumeBytes = kDefaultResumeBytes;
   // Coalesced delivery; off unless coalesce.windowMs > 0.
   CoalesceOptions coalesce{};
 
@@ -167,6 +184,10 @@ struct RoomOptions {
 inline constexpr std::string_view kStateKey = "rooms:state";
 inline constexpr std::string_view kAlarmKey = "rooms:alarm";
 inline constexpr std::string_view kAlarmFailureKey = "rooms:alarm-failure";
+// Resume: the head {"seq":last,"first":oldest buffered,"bytes":total} and one
+// key per buffered frame, kResumeFramePrefix + its sequence number.
+inline constexpr std::string_view kResumeHeadKey = "rooms:seq";
+inline constexpr std::string_view kResumeFramePrefix = "rooms:seq:";
 // Named timers and the runtime's own ("$sweep"): {"name": epoch ms, ...}.
 inline constexpr std::string_view kTimersKey = "rooms:timers";
 // The entries whose handler failed in the last platform alarm, for its

@@ -25,7 +25,7 @@ std::string Registry::jsonSchemas() const {
 
 std::pair<std::string, std::string> detail::roomTypeScript(std::string_view room,
                                    const std::vector<std::pair<std::string, std::string>>& definitions,
-                                   const std::string (&roles)[4]) {
+                                   const std::string (&roles)[4], const std::string* presenceMeta) {
   static const char* const kRoles[4] = {"State", "Connection", "Event", "Broadcast"};
   std::string ns = tsNamespace(room);
   std::string out = "export namespace " + ns + " {\n";
@@ -43,6 +43,16 @@ std::pair<std::string, std::string> detail::roomTypeScript(std::string_view room
     std::string key = kRoles[i];
     key[0] = static_cast<char>(key[0] - 'A' + 'a');
     entry += " " + key + ": " + ns + "." + alias + ";";
+  }
+  if (presenceMeta) {
+    // Rooms with presence: the meta of their Presence frames.
+    std::string alias = "PresenceMeta";
+    if (*presenceMeta != alias) {
+      for (auto& [name, body] : definitions)
+        if (name == alias) alias += "_";
+      out += "  export type " + alias + " = " + *presenceMeta + ";\n";
+    }
+    entry += " presence: " + ns + "." + alias + ";";
   }
   return {out + "}\n", entry + " };\n"};
 }

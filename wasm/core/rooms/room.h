@@ -29,6 +29,8 @@
 #include "rooms/schema.h"
 #include "rooms/task.h"
 #include "rooms/broadcast.h"
+#include "rooms/features.h"
+#include "rooms/runtime/presence.h"
 #include "rooms/runtime/attachment.h"
 #include "rooms/runtime/sibling.h"
 #include "rooms/runtime/upgrade.h"
@@ -100,6 +102,17 @@ class Connection {
   Status send(const typename R::Broadcast& msg);
   Status close(std::uint32_t code = 1000, std::string_view reason = "");
 
+  // Topics: membership that changes at run time, kept in the attachment
+  // (limits: kMaxTopicsPerConnection topics of 1 to kMaxTopicLength bytes,
+  // and the attachment's runtime part, kMaxRuntimeAttachmentBytes). Joining a topic
+  // twice or leaving one not joined does nothing. On error (a topic name
+  // out of bounds: RoomValidationError; too many topics or too large an
+  // attachment: AttachmentTooLargeError) the membership is unchanged.
+  Status join(std::string_view topic);
+  Status leave(std::string_view topic);
+  const std::vector<std::string>& topics();
+  bool inTopic(std::string_view topic);
+
   // The upgrade's meta as JSON text; empty outside onConnect.
   std::string_view metaJson() const { return meta_; }
   template <class T>
@@ -141,6 +154,21 @@ class Connection {
   // running handler refers to this connection any more.
   bool gone_ = false;
   std::uint32_t flights_ = 0;  // running handlers whose ctx.connection() is this
+
+  // The presence ref and the topics live in runtime_ (runtime/attachment.h).
+  // onConnect ended well (or the socket was here before a wake).
+  bool connected_ = false;
+  // Presence: the other sockets were told of this one (its entry as of the
+  // end of the last crossing); touched_: it changed in this crossing.
+  bool joined_ = false;
+  bool touched_ = false;
+  std::optional<PresenceEntry> presence_;  // this connection's entry, cached
+  // Resume: a socket that asked to resume gets no live frame before the
+  // frames it missed (after its onConnect); those addressed to it meanwhile
+  // wait here.
+  std::optional<std::uint64_t> resumeFrom_;
+  std::uint64_t resumeUpTo_ = 0;
+  std::vector<std::string> held_;
 };
 
 // ctx.connections(): views over the open connections, in connect order.
@@ -151,6 +179,9 @@ class Connections {
   std::vector<Connection<R>*> byTag(std::string_view tag) const;
   // The earliest-connected open connection with this id.
   Connection<R>* byId(std::string_view id) const;
+  // The open connections that joined `topic`, in the order they joined it.
+  // The first use after a wake reads every connection's attachment.
+  std::vector<Connection<R>*> inTopic(std::string_view topic) const;
   template <class Pred>
   std::vector<Connection<R>*> filter(Pred&& pred) const {
     std::vector<Connection<R>*> out;
@@ -302,7 +333,8 @@ namespace detail {
 // roles) and its line of the Rooms interface.
 std::pair<std::string, std::string> roomTypeScript(std::string_view room,
                                                    const std::vector<std::pair<std::string, std::string>>& definitions,
-                                                   const std::string (&roles)[4]);
+                                                   const std::string (&roles)[4],
+                                                   const std::string* presenceMeta = nullptr);
 // A TypeScript identifier for a room type name.
 std::string tsNamespace(std::string_view room);
 }  // namespace detail

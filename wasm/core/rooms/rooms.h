@@ -31,16 +31,18 @@
 
 namespace rooms {
 
-// A room type: its name (instances are addressed as "name:id") and its four
+// A room type: its name (instances are addressed as "name:id"), its four
 // schemas: the persisted State, the per-connection state kept in the socket's
-// attachment, the inbound Event union and the outbound Broadcast union.
-template <FixedString Name, class S, class C, class E, class B>
+// attachment, the inbound Event union and the outbound Broadcast union; and
+// the runtime features it opts into (rooms/features.h: Presence, Resume).
+template <FixedString Name, class S, class C, class E, class B, class... F>
 struct Room {
   static constexpr std::string_view name = Name.view();
   using State = S;
   using Connection = C;
   using Event = E;
   using Broadcast = B;
+  using Features = std::tuple<F...>;
 
   static_assert(!name.empty() && name.find(':') == std::string_view::npos,
                 "rooms::Room: a room type name is non-empty and holds no ':'");
@@ -48,6 +50,11 @@ struct Room {
   static_assert(SchemaType<C>, "rooms::Room: Connection is not a schema type (declare it with ROOMS_STRUCT)");
   static_assert(SchemaType<E>, "rooms::Room: Event is not a union of ROOMS_TAGGED structs");
   static_assert(SchemaType<B>, "rooms::Room: Broadcast is not a union of ROOMS_TAGGED structs");
+  static_assert((detail::kIsFeature<F> && ...), "rooms::Room: a feature is not rooms::Presence<...> or rooms::Resume");
+  static_assert(!(std::is_same_v<F, Resume> || ...) || detail::IsVariant<B>::value || (detail::Declared<B> && std::is_class_v<B>),
+                "rooms::Room: with rooms::Resume, Broadcast must encode as a JSON object (a union of ROOMS_TAGGED "
+                "structs or a ROOMS_STRUCT), so that its frames can carry \"$seq\"");
+  static_assert((detail::FeatureCheck<F, C>::ok && ...));
 };
 
 // ---- Exhaustive event dispatch ------------------------------------------------

@@ -187,9 +187,13 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
         break;
       }
       case EffectKind::Put:
+        ++storageOps_;
+        storageBytes_ += e.key.size() + e.bytes.size();
         inst.storage[std::string(e.key)] = std::string(e.bytes);
         break;
       case EffectKind::Delete:
+        ++storageOps_;
+        storageBytes_ += e.key.size();
         inst.storage.erase(std::string(e.key));
         break;
       case EffectKind::SetAlarm:

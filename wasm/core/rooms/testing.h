@@ -162,6 +162,12 @@ class InMemoryRuntime {
   const std::vector<std::string>& logs() const { return logs_; }
   // Sibling calls applied (Call effects), across all rooms.
   std::size_t siblingCalls() const { return siblingCalls_; }
+  // Storage writes applied (Put and Delete effects), across all rooms, and
+  // the bytes of their keys and values.
+  std::size_t storageOps() const { return storageOps_; }
+  std::size_t storageBytes() const { return storageBytes_; }
+  // The attachment a socket holds now (tests of its format).
+  static const std::string& attachmentOf(const TestConnection& c) { return c.attachment_; }
 
   // While held, sibling calls wait (their handlers stay suspended) until
   // releaseSiblingCalls(), so tests can interleave events with them.
@@ -202,6 +208,8 @@ class InMemoryRuntime {
   std::size_t clockReads_ = 0;
   std::size_t constructions_ = 0;
   std::size_t siblingCalls_ = 0;
+  std::size_t storageOps_ = 0;
+  std::size_t storageBytes_ = 0;
   struct HeldCall {
     Instance* inst;
     std::uint32_t callId;

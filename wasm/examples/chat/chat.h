@@ -35,7 +35,16 @@ struct TypingBy { std::string userId; };
 ROOMS_TAGGED_AS(TypingBy, "Typing", userId)
 using Broadcast = std::variant<Message, UserJoined, UserLeft, TypingBy>;
 
-using Chat = rooms::Room<"chat", State, Connection, Event, Broadcast>;
+// The online list: one presence key per user (two tabs are one user with
+// two entries), and what every socket sees of each.
+struct Online { std::string userId; rooms::Timestamp joinedAt; };
+ROOMS_STRUCT(Online, userId, joinedAt)
+inline Online online(const Connection& c) { return {c.userId, c.joinedAt}; }
+inline std::string userKey(const Connection& c) { return c.userId; }
+
+// Presence (an online list) and resume (a client that reconnects with the
+// last "$seq" it saw gets the messages it missed).
+using Chat = rooms::Room<"chat", State, Connection, Event, Broadcast, rooms::Presence<&online, &userKey>, rooms::Resume>;
 
 rooms::Handlers<Chat> handlers();
 // The heartbeat (`ping` answered `pong` without waking the room; sockets

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rooms/json.h"
 
@@ -52,8 +53,12 @@ struct RuntimeRecord {
   // "bucket": [frame tokens, byte tokens, at ms], only while the inbound
   // budget lacks more than a hibernation's refill (budget.h).
   std::optional<BucketSnapshot> bucket;
+  // "ref": the socket's presence ref (rooms with presence; runtime/presence.h).
+  std::string ref;
+  // "topics": the topics it joined (Connection::join).
+  std::vector<std::string> topics;
 
-  bool empty() const { return !seen && !bucket; }
+  bool empty() const { return !seen && !bucket && ref.empty() && topics.empty(); }
   bool operator==(const RuntimeRecord&) const = default;
 };
 
@@ -92,6 +97,16 @@ inline std::string formatRuntime(const RuntimeRecord& r) {
     number(r.bucket->atMs);
     w.EndArray();
   }
+  if (!r.ref.empty()) {
+    w.Key("ref");
+    w.String(r.ref.data(), static_cast<json::SizeType>(r.ref.size()));
+  }
+  if (!r.topics.empty()) {
+    w.Key("topics");
+    w.StartArray();
+    for (auto& t : r.topics) w.String(t.data(), static_cast<json::SizeType>(t.size()));
+    w.EndArray();
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -113,6 +128,12 @@ inline bool parseRuntime(std::string_view text, RuntimeRecord& out) {
     } else if (key == "bucket") {
       if (v.IsArray() && v.Size() == 3 && finite(v[0]) && finite(v[1]) && finite(v[2]))
         out.bucket = BucketSnapshot{v[0].GetDouble(), v[1].GetDouble(), v[2].GetDouble()};
+    } else if (key == "ref") {
+      if (v.IsString()) out.ref.assign(v.GetString(), v.GetStringLength());
+    } else if (key == "topics") {
+      if (v.IsArray())
+        for (auto& t : v.GetArray())
+          if (t.IsString()) out.topics.emplace_back(t.GetString(), t.GetStringLength());
     }
   }
   return true;

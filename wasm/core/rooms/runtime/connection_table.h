@@ -28,6 +28,11 @@ class ConnectionTable {
   // Open slots with this tag / id, in connect order; null when none.
   const Slots* withTag(const std::string& tag) const { return find(byTag_, tag); }
   const Slots* withId(const std::string& id) const { return find(byId_, id); }
+  // Open slots in this topic, in the order they joined it; null when none.
+  // Topics live in attachments: the index holds what was added since the
+  // table was built (connections of this wake, and all of them once
+  // RoomInstance::ensureTopics read the attachments).
+  const Slots* inTopic(const std::string& topic) const { return find(byTopic_, topic); }
   // Every slot is below this.
   std::size_t slotCount() const { return slots_.size(); }
 
@@ -68,10 +73,19 @@ class ConnectionTable {
       drop(it->second);
       if (it->second.empty()) byTag_.erase(it);
     }
+    for (auto& t : c.runtime_.topics) dropTopic(c.slot_, t);
     if (auto it = byId_.find(c.id_); it != byId_.end()) {
       drop(it->second);
       if (it->second.empty()) byId_.erase(it);
     }
+  }
+  // Topic membership of an indexed connection, O(members of the topic).
+  void addTopic(std::uint32_t slot, const std::string& topic) { byTopic_[topic].push_back(slot); }
+  void dropTopic(std::uint32_t slot, const std::string& topic) {
+    auto it = byTopic_.find(topic);
+    if (it == byTopic_.end()) return;
+    it->second.erase(std::remove(it->second.begin(), it->second.end(), slot), it->second.end());
+    if (it->second.empty()) byTopic_.erase(it);
   }
   // Destroys the connection in `slot` and makes the slot reusable.
   void free(std::uint32_t slot) {
@@ -91,6 +105,7 @@ class ConnectionTable {
   Slots order_;
   Index byTag_;
   Index byId_;
+  Index byTopic_;
 };
 
 }  // namespace rooms

@@ -9,9 +9,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "rooms/runtime/attachment.h"
 #include "rooms/runtime/budget.h"
 #include "rooms/runtime/coalesce.h"
 #include "rooms/runtime/connection_table.h"
+#include "rooms/runtime/resume.h"
 #include "rooms/runtime/timers.h"
 
 namespace rooms {
@@ -250,6 +252,40 @@ class RoomInstance final : public RoomInstanceBase, public CallSink {
   }
   struct Crossing;
 
+  // Presence, topics and resume (runtime/instance_features.h).
+  void connectEnded(Conn& c, bool failed);
+  void endCrossing();
+  const PresenceEntry& presenceEntryOf(Conn& c);
+  void presenceTouch(Conn& c);
+  // Drops a connection about to be freed from the lists below.
+  void forgetConn(Conn* c);
+  void presenceFlush();
+  Status joinTopic(Conn& c, std::string_view topic);
+  Status leaveTopic(Conn& c, std::string_view topic);
+  void ensureTopics();
+  ResumeHead& resumeHead();
+  ResumeSelection selectionOf(const BroadcastOptions<R>& opts);
+  // The frame with "$seq", stored in the buffer; `slots`/`n` lose the
+  // sockets that wait for their missed frames (they get it later).
+  std::string sequence(std::string_view bytes, const ResumeSelection& sel, const std::uint32_t*& slots,
+                       std::size_t& n);
+  void resumeReplay(Conn& c);
+  void resumeFlush();
+  struct Touched {
+    Conn* c;                              // null once freed
+    std::optional<PresenceEntry> old;     // the entry the others were told of
+  };
+  std::vector<Touched> presenceTouched_;  // this crossing's presence changes
+  std::vector<Conn*> presenceJoiners_;   // sockets owed the full Presence at its end
+  bool topicsIndexed_ = false;           // every open connection's topics are in the table
+  std::optional<ResumeHead> resumeHead_;
+  bool resumeHeadDirty_ = false;
+  // Record bytes of frames buffered this wake, from seq resumeSizesFrom_ on.
+  std::vector<std::uint64_t> resumeSizes_;
+  std::uint64_t resumeSizesFrom_ = 0;
+  std::vector<Conn*> resuming_;          // sockets waiting for their missed frames
+  std::vector<std::uint32_t> liveSlots_;   // scratch for sequence()
+
   std::shared_ptr<const Handlers<R>> handlers_;
   RoomOptions options_;
   std::string id_;
@@ -449,6 +485,13 @@ Timestamp RoomCtx<R>::now() const {
 
 // ---- Registry -----------------------------------------------------------------
 
+// `,"presence":<JSON Schema of the meta>` for a room with presence.
+template <class R>
+std::string presenceSchema() {
+  if constexpr (kHasPresence<R>) return R"(,"presence":)" + jsonSchema<PresenceMetaOf<R>>();
+  else return {};
+}
+
 template <class R>
 Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
   // Instances are addressed as "name:id" on the platform.
@@ -462,7 +505,7 @@ Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
   e.jsonSchemas = [] {
     return R"({"state":)" + jsonSchema<typename R::State>() + R"(,"connection":)" +
            jsonSchema<typename R::Connection>() + R"(,"event":)" + jsonSchema<typename R::Event>() +
-           R"(,"broadcast":)" + jsonSchema<typename R::Broadcast>() + "}";
+           R"(,"broadcast":)" + jsonSchema<typename R::Broadcast>() + presenceSchema<R>() + "}";
   };
   e.typeScript = [] {
     SchemaWriter w(SchemaWriter::Language::TypeScript);
@@ -475,6 +518,11 @@ Registry& Registry::add(Handlers<R> handlers, RoomOptions options) {
     roles[2] = std::exchange(w.out, {});
     w.write<typename R::Broadcast>();
     roles[3] = std::exchange(w.out, {});
+    if constexpr (kHasPresence<R>) {
+      w.write<PresenceMetaOf<R>>();
+      std::string meta = std::exchange(w.out, {});
+      return detail::roomTypeScript(R::name, w.definitions(), roles, &meta);
+    }
     return detail::roomTypeScript(R::name, w.definitions(), roles);
   };
   e.heartbeat = options.heartbeat;
@@ -490,6 +538,7 @@ struct RoomInstance<R>::Crossing {
   RoomInstance& r;
   Crossing(RoomInstance& room, EffectBatch& out) : r(room) { r.out_ = &out; }
   ~Crossing() {
+    r.endCrossing();
     r.out_ = nullptr;
     r.clockRead_ = false;
   }
@@ -507,6 +556,7 @@ void RoomInstance<R>::ensureConnections() {
       if (t.rfind(kIdTagPrefix, 0) == 0) c->id_ = t.substr(kIdTagPrefix.size());
       else c->tags_.push_back(std::move(t));
     }
+    c->connected_ = c->joined_ = true;  // their onConnect ran before the wake
     table_.add(std::move(c));
   }
   table_.collectFree();
@@ -535,8 +585,14 @@ Status RoomInstance<R>::broadcastImpl(const typename R::Broadcast& msg, const Br
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a broadcast with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   BroadcastError failed;
+  if (opts.topic) ensureTopics();
   auto [slots, n] = selectRecipients(opts, table_, scratch_, failed);
-  if (n > 0) {
+  if constexpr (kHasResume<R>) {
+    // Sequenced even with no recipient now: a client that is away may resume.
+    if (Status s = chargeOutbound(bytes->size() + 16, n); !s) return s;
+    std::string framed = sequence(*bytes, selectionOf(opts), slots, n);
+    deliver(framed, slots, n, opts.latest);
+  } else if (n > 0) {
     if (Status s = chargeOutbound(bytes->size(), n); !s) return s;
     deliver(*bytes, slots, n, opts.latest);
   }
@@ -550,22 +606,34 @@ Status RoomInstance<R>::sendTo(Conn& c, const typename R::Broadcast& msg) {
   auto bytes = encoder_.encode(msg);
   if (!bytes) return RoomValidationError{"$", "a message with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   if (Status s = chargeOutbound(bytes->size(), 1); !s) return s;
+  if constexpr (kHasResume<R>) {
+    ResumeSelection sel;
+    sel.base = ResumeSelection::Base::To;
+    sel.ids.push_back(c.id_);
+    const std::uint32_t* slots = &c.slot_;
+    std::size_t n = 1;
+    std::string framed = sequence(*bytes, sel, slots, n);
+    deliver(framed, slots, n);
+    return {};
+  }
   deliver(*bytes, &c.slot_, 1);
   return {};
 }
 
 template <class R>
 Status RoomInstance<R>::setStateOf(Conn& c, typename R::Connection s) {
+  // The attachment's runtime part is kept (ref, topics, ...): read it first.
+  // For presence the old state is also the entry the others were told of.
+  (void)c.state();
+  if constexpr (kHasPresence<R>) presenceTouch(c);
   auto bytes = encoder_.encode(s);
   if (!bytes) return RoomValidationError{"$", "a connection state with a JSON form", "NaN, infinity or invalid UTF-8", {}};
   if (bytes->size() > options_.maxAttachmentBytes)
     return AttachmentTooLargeError{bytes->size(), options_.maxAttachmentBytes};
-  // The runtime part is kept: read it first (a room without runtime data
-  // has none to keep, and reads nothing).
-  if (runtimeInAttachment() && !c.attachmentRead_) readAttachment(c);
   c.stateText_.assign(bytes->data(), bytes->size());
   c.attachmentRead_ = true;
   c.state_ = std::move(s);
+  c.presence_.reset();
   if (!c.open_) return {};
   if (c.runtime_.empty()) out_->attach(c.slot_, c.stateText_);
   else out_->attach(c.slot_, joinAttachment(formatRuntime(c.runtime_), c.stateText_));
@@ -578,7 +646,10 @@ void RoomInstance<R>::readAttachment(Conn& c) {
   c.attachmentRead_ = true;
   std::string raw = host_.loadAttachment(c.slot_);
   AttachmentParts parts = splitAttachment(raw);
-  if (!parseRuntime(parts.runtime, c.runtime_)) {
+  const bool parsed = parseRuntime(parts.runtime, c.runtime_);
+  if (c.open_)
+    for (auto& t : c.runtime_.topics) table_.addTopic(c.slot_, t);  // topics index (instance_features.h)
+  if (!parsed) {
     logLimited(LogKind::BadAttachment, LogLevel::Error, [&] {
       return "attachment of connection " + c.id_ + " has a runtime part that is not a JSON object; ignored";
     });
@@ -648,6 +719,7 @@ Status RoomInstance<R>::closeConn(Conn& c, std::uint32_t code, std::string_view 
   if (reason.size() > 123)
     return RoomError{"close reason is " + std::to_string(reason.size()) + " bytes; the limit is 123"};
   if (!c.open_) return {};
+  if constexpr (kHasPresence<R>) presenceTouch(c);
   c.open_ = false;
   table_.unindex(c);
   coalescer_.flushSlot(c.slot_, *out_);  // what it is owed goes before the close
@@ -1044,6 +1116,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
     case Phase::Connect: {
       Conn* c = f->ctx->connection_;
       if (c) c->meta_.clear();
+      if (c) connectEnded(*c, failed);
       if (failed) {
         if (c && c->open_) (void)closeConn(*c, 1011, "onConnect failed");
         if (f->req) reply(*f->req, UpgradeError{describe(*failure), 500});
@@ -1076,6 +1149,7 @@ void RoomInstance<R>::finish(std::uint32_t flightId) {
 template <class R>
 void RoomInstance<R>::release(Conn* c) {
   if (!c->gone_ || c->flights_ > 0) return;
+  forgetConn(c);
   table_.free(c->slot_);
 }
 
@@ -1139,6 +1213,7 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   c->stateText_ = std::move(attachmentCopy);
   c->attachmentRead_ = true;
   c->meta_ = std::move(up.metaJson);
+  if constexpr (kHasPresence<R>) c->runtime_.ref = shortRef(host_.randomId());
   c->budgetRestored_ = true;  // a new bucket, full
   if (options_.heartbeat) {
     c->lastFrame_ = nowMs();
@@ -1150,6 +1225,13 @@ void RoomInstance<R>::connect(std::uint32_t req, Upgrade up, EffectBatch& out) {
   for (auto& t : c->tags_) platformTags.push_back(t);
   out.accept(req, slot, platformTags, joinAttachment(formatRuntime(c->runtime_), c->stateText_));
   Conn* conn = table_.add(std::move(c));
+  if constexpr (kHasResume<R>) {
+    if (up.resume) {
+      conn->resumeFrom_ = *up.resume;
+      conn->resumeUpTo_ = resumeHead().seq;
+      resuming_.push_back(conn);
+    }
+  }
   armSweep(nowMs());
 
   Flight& f = newFlight(Phase::Connect, req, conn);
@@ -1208,6 +1290,7 @@ void RoomInstance<R>::closed(std::uint32_t slot, std::uint32_t, std::string_view
   Conn* c = bySlot(slot);
   coalescer_.drop(slot);
   if (!c || c->gone_) return;  // unknown, or reported twice
+  if constexpr (kHasPresence<R>) presenceTouch(*c);
   if (c->open_) {
     c->open_ = false;
     table_.unindex(*c);
@@ -1432,3 +1515,5 @@ void RoomInstance<R>::resume(std::uint32_t callId, bool ok, std::string_view tag
 }
 
 }  // namespace rooms
+
+#include "rooms/runtime/instance_features.h"

@@ -1,9 +1,12 @@
 // The upgrade's wire format: the options the worker-side client sends with a
 // WebSocket upgrade, as JSON, and their typed form.
 //   {"id"?: string|null, "tags"?: string[], "meta"?: any, "initialState": <Connection>,
-//    "onDuplicate"?: "allow"|"replace"|"reject"}
+//    "onDuplicate"?: "allow"|"replace"|"reject", "resume"?: integer|null}
+// `resume`: the last "$seq" the client saw (rooms with rooms::Resume; other
+// rooms ignore it), an integer from 0 to 2^53 - 1.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +26,7 @@ struct UpgradeRequest {
   std::string metaJson;
   C initialState;
   OnDuplicate onDuplicate = OnDuplicate::Allow;
+  std::optional<std::uint64_t> resume;
 };
 
 // Parses upgrade options into `up`; returns why they are refused, if they are.
@@ -61,6 +65,15 @@ std::optional<std::string> parseUpgrade(std::string_view optsJson, std::size_t m
     else if (d == "replace") up.onDuplicate = OnDuplicate::Replace;
     else if (d == "reject") up.onDuplicate = OnDuplicate::Reject;
     else return bad("onDuplicate must be \"allow\", \"replace\" or \"reject\"");
+  }
+  if (auto m = v.FindMember("resume"); m != v.MemberEnd() && !m->value.IsNull()) {
+    constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
+    const auto& r = m->value;
+    if (r.IsUint64() && r.GetUint64() <= static_cast<std::uint64_t>(kMaxSafe)) up.resume = r.GetUint64();
+    else if (r.IsDouble() && r.GetDouble() >= 0 && r.GetDouble() <= kMaxSafe &&
+             r.GetDouble() == static_cast<double>(static_cast<std::uint64_t>(r.GetDouble())))
+      up.resume = static_cast<std::uint64_t>(r.GetDouble());
+    else return bad("resume must be an integer from 0 to 2^53 - 1 (the last \"$seq\" seen), or null");
   }
   return std::nullopt;
 }

@@ -1,0 +1,156 @@
+// Sequenced frames and the resume buffer (docs/PROTOCOL.md §2), for rooms
+// declared with rooms::Resume.
+//
+// A sequenced frame is the schema frame with `"$seq":N` spliced in as its
+// first key: {"$seq":42,"_tag":"Message",...}. The frame is encoded once;
+// the splice copies it once.
+//
+// Storage (limits.h): the head kResumeHeadKey = {"seq":S,"first":F,"bytes":B}
+// (the last sequence number, the oldest one still buffered, the buffered
+// records' bytes), and per buffered frame kResumeFramePrefix + N = its
+// selection, '\n', the sequenced frame. A frame costs one put, plus one
+// delete per frame that leaves the buffer; the head is put once per event
+// that sent sequenced frames.
+//
+// "Addressed to" is the broadcast's selection, stored as such and evaluated
+// against the resuming connection (its id, its tags, and the topics it
+// joined by the end of its onConnect), not the list of sockets that were
+// open when it went out: a broadcast to everyone is replayed to a client
+// that was away. Selections:
+//   {}                       everyone
+//   {"tag":"t"}              connections with tag t
+//   {"topic":"t"}            connections in topic t
+//   {"to":["a","b"]}         connections with these ids (ctx.broadcast's
+//                            `to`, and Connection::send)
+// each optionally with "except":["id",...] (`except`, `exceptAll`: by id, so
+// a frame that skipped one tab is not replayed to a connection of that id).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rooms/json.h"
+#include "rooms/limits.h"
+#include "rooms/schema.h"
+
+namespace rooms {
+
+struct ResumeSelection {
+  enum class Base { All, Tag, Topic, To };
+  Base base = Base::All;
+  std::string name;              // the tag or the topic
+  std::vector<std::string> ids;  // Base::To
+  std::vector<std::string> except;
+
+  std::string encode() const {
+    json::Buffer buf;
+    json::Writer w(buf);
+    auto str = [&](const std::string& s) { w.String(s.data(), static_cast<json::SizeType>(s.size())); };
+    w.StartObject();
+    switch (base) {
+      case Base::All: break;
+      case Base::Tag: w.Key("tag"); str(name); break;
+      case Base::Topic: w.Key("topic"); str(name); break;
+      case Base::To:
+        w.Key("to");
+        w.StartArray();
+        for (auto& id : ids) str(id);
+        w.EndArray();
+        break;
+    }
+    if (!except.empty()) {
+      w.Key("except");
+      w.StartArray();
+      for (auto& id : except) str(id);
+      w.EndArray();
+    }
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+  }
+
+  // False for text that is not a selection.
+  bool decode(const json::Value& v) {
+    if (!v.IsObject()) return false;
+    DecodeCtx c;
+    *this = {};
+    if (auto m = v.FindMember("tag"); m != v.MemberEnd()) {
+      base = Base::Tag;
+      if (!decodeValue(m->value, name, c)) return false;
+    } else if (auto t = v.FindMember("topic"); t != v.MemberEnd()) {
+      base = Base::Topic;
+      if (!decodeValue(t->value, name, c)) return false;
+    } else if (auto to = v.FindMember("to"); to != v.MemberEnd()) {
+      base = Base::To;
+      if (!decodeValue(to->value, ids, c)) return false;
+    }
+    if (auto m = v.FindMember("except"); m != v.MemberEnd() && !decodeValue(m->value, except, c)) return false;
+    return true;
+  }
+
+  bool addressedTo(std::string_view id, const std::vector<std::string>& tags,
+                   const std::vector<std::string>& topics) const {
+    auto has = [](const std::vector<std::string>& v, std::string_view x) {
+      return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    if (has(except, id)) return false;
+    switch (base) {
+      case Base::All: return true;
+      case Base::Tag: return has(tags, name);
+      case Base::Topic: return has(topics, name);
+      case Base::To: return has(ids, id);
+    }
+    return false;
+  }
+};
+
+// The schema frame `object` (a JSON object's text) with "$seq" first.
+inline std::string sequencedFrame(std::uint64_t seq, std::string_view object) {
+  char head[40];
+  int n = std::snprintf(head, sizeof head, "{\"$seq\":%llu", static_cast<unsigned long long>(seq));
+  std::string out;
+  out.reserve(static_cast<std::size_t>(n) + object.size() + 1);
+  out.append(head, static_cast<std::size_t>(n));
+  // `object` is "{}" or "{" + members + "}".
+  if (object.size() > 2) out += ',';
+  out.append(object.substr(1));
+  return out;
+}
+
+inline std::string resyncFrame(std::uint64_t seq) {
+  return "{\"$rooms\":\"ResyncRequired\",\"seq\":" + std::to_string(seq) + "}";
+}
+
+inline std::string resumeFrameKey(std::uint64_t seq) { return std::string(kResumeFramePrefix) + std::to_string(seq); }
+
+// The head of the buffer. Empty when first > seq.
+struct ResumeHead {
+  std::uint64_t seq = 0;    // the last sequence number given out (0: none yet)
+  std::uint64_t first = 1;  // the oldest buffered
+  std::uint64_t bytes = 0;  // of the buffered records
+
+  std::string encode() const {
+    return "{\"seq\":" + std::to_string(seq) + ",\"first\":" + std::to_string(first) +
+           ",\"bytes\":" + std::to_string(bytes) + "}";
+  }
+  bool decode(std::string_view text) {
+    json::Parser p;
+    if (p.parse(text, text.size() + 1)) return false;
+    const json::Value& v = p.root();
+    if (!v.IsObject()) return false;
+    auto num = [&](const char* k, std::uint64_t& out) {
+      auto m = v.FindMember(k);
+      if (m == v.MemberEnd() || !m->value.IsUint64()) return false;
+      out = m->value.GetUint64();
+      return true;
+    };
+    return num("seq", seq) && num("first", first) && num("bytes", bytes);
+  }
+};
+
+}  // namespace rooms
