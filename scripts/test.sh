@@ -27,17 +27,23 @@ E2E=$!
 say "the chat page in headless Chromium: started in the background (build/browser.log)"
 node --test --test-concurrency=1 tests/browser/ > build/browser.log 2>&1 &
 BROWSER=$!
-stop_e2e() { kill "$E2E" "$BROWSER" 2>/dev/null || true; }
+stop_e2e() { kill "$E2E" "$BROWSER" ${ASAN:-} 2>/dev/null || true; }
 trap stop_e2e EXIT
 
 say "the browser client, node (tests/client)"
 node --test tests/client/
 
-say "doctest, native with AddressSanitizer and UBSan (build/asan)"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null
-cmake --build build/asan -j"$(nproc)" --target rooms_tests >/dev/null
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir build/asan -R doctest --output-on-failure
+# The sanitizer suite and the fuzz targets each build their own tree; they
+# run side by side so that one's single-threaded stretches (linking, running
+# the suite or the fuzzer) leave the other a core.
+say "doctest, native with AddressSanitizer and UBSan (build/asan): started in the background (build/asan.log)"
+(
+  cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DROOMS_SANITIZE=ON >/dev/null &&
+  cmake --build build/asan -j"$(nproc)" --target rooms_tests >/dev/null &&
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build/asan -R doctest --output-on-failure
+) > build/asan.log 2>&1 &
+ASAN=$!
 say "fuzz targets, fixed seed (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 50000
 say "doctest, compiled to Wasm, under node"
@@ -47,6 +53,13 @@ npx tsc -p tests/types
 say "the starter, copied outside this checkout (scripts/starter-proof.sh)"
 bash scripts/starter-proof.sh
 
+say "sanitizers: waiting for the suite"
+if ! wait "$ASAN"; then
+  cat build/asan.log
+  say "AddressSanitizer/UBSan suite FAILED (log above, and in build/asan.log)"
+  exit 1
+fi
+grep -E "tests passed|tests failed" build/asan.log
 say "end to end and browser: waiting for the suites"
 status=0
 browser_status=0
