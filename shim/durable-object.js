@@ -97,13 +97,18 @@ export function makeRoomsDurableObject(config) {
     // ---- Platform events ------------------------------------------------------
 
     // The hot path: no await unless the core must boot or the batch started
-    // platform work (alarm, sibling call).
-    async webSocketMessage(ws, message) {
-      if (!this.core && !(await this.ready()).ok) return;
+    // platform work (alarm, sibling call). Not an async function: an awake
+    // room answers the platform synchronously, with no promise per frame.
+    webSocketMessage(ws, message) {
+      if (!this.core) return this.bootThenMessage(ws, message);
       const slot = this.sockets.slotOf(ws);
-      if (slot === undefined) return;
+      if (slot === undefined) return undefined;
       this.apply(this.guard((core) => core.message(slot, message)));
-      if (this.io.length > 0) await this.settle();
+      return this.io.length > 0 ? this.settle() : undefined;
+    }
+
+    async bootThenMessage(ws, message) {
+      if ((await this.ready()).ok && this.core) await this.webSocketMessage(ws, message);
     }
 
     async webSocketClose(ws, code, reason) {
