@@ -113,6 +113,15 @@ echo
 echo "== end to end: five rooms in one workerd (bench/e2e/run.mjs) =="
 node bench/e2e/run.mjs $QUICK --no-summary --json "$OUT/e2e.json"
 
+# The 10,000-socket row (full runs only; about 2 minutes).
+if [ -z "$QUICK" ]; then
+  echo
+  echo "== scale: 10,000 sockets in one room, four client processes (bench/e2e/scale.mjs) =="
+  node bench/e2e/scale.mjs --json "$OUT/scale.json"
+else
+  rm -f "$OUT/scale.json"
+fi
+
 # ---- 4. summary ---------------------------------------------------------------------------
 PLOT_DIR=bench/plot
 [ -n "$QUICK" ] && PLOT_DIR=$OUT   # a quick run never replaces the committed plot

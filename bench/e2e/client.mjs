@@ -13,6 +13,8 @@
 //   {op: "run",   key, warmupMs, durationMs, window}
 //   {op: "probe", key}               one Say alone: first and last delivery times
 //   {op: "close", key}               terminate the room's sockets
+//   {op: "watch", key} / {op: "say", key} / {op: "joined", key}
+//                                    a room shared by several processes (scale.mjs)
 // During "run" it also sends {event: "window", phase: "start"|"end"} so the
 // parent can sample workerd's CPU over exactly the measured window.
 
@@ -104,7 +106,10 @@ async function waitFor(pred, timeoutMs, what) {
   }
 }
 
-async function open({ key, url, n }) {
+// `first`: the first user's number (u<first>...), when several processes
+// share one room; `wait: false` returns once the sockets are open, without
+// waiting for the n(n-1)/2 UserJoined frames of a room this process holds alone.
+async function open({ key, url, n, first = 0, wait = true }) {
   const room = new Room(key, n);
   rooms.set(key, room);
   const t0 = now();
@@ -112,12 +117,36 @@ async function open({ key, url, n }) {
   const CONCURRENCY = 16;
   for (let i = 0; i < n; i += CONCURRENCY) {
     const batch = [];
-    for (let j = i; j < Math.min(n, i + CONCURRENCY); j++) batch.push(openSocket(`${url}?userId=u${j}`, room));
+    for (let j = i; j < Math.min(n, i + CONCURRENCY); j++) batch.push(openSocket(`${url}?userId=u${first + j}`, room));
     room.sockets.push(...(await Promise.all(batch)));
   }
+  if (!wait) return { ms: now() - t0, joined: room.joined };
   const expected = (n * (n - 1)) / 2;
   await waitFor(() => room.joined >= expected, 600_000, `${expected} UserJoined frames in ${key} (got ${room.joined})`);
   return { ms: now() - t0, joined: room.joined };
+}
+
+// ---- A room shared by several processes (bench/e2e/scale.mjs) ---------------------
+// Times are epoch milliseconds (performance.timeOrigin + now()), comparable
+// across the processes of one machine.
+const epoch = () => performance.timeOrigin + now();
+
+// Reports {event: "done", key, seq, t} when every socket of this process got
+// Say `seq`, and {event: "first", ...} at its first delivery here.
+function watch({ key }) {
+  const room = rooms.get(key);
+  room.onComplete = (seq) => process.send({ event: "done", key, seq, t: epoch() });
+  room.onFirst = (seq) => process.send({ event: "first", key, seq, t: epoch() });
+  return {};
+}
+
+// Sends one Say from the next socket of this process; returns its seq and send time.
+function sayOne({ key }) {
+  const room = rooms.get(key);
+  const t = epoch();
+  const seq = room.say();
+  room.sent.delete(seq); // completion is judged by the parent, across processes
+  return { seq, t };
 }
 
 async function run({ key, warmupMs, durationMs, window }) {
@@ -214,7 +243,16 @@ function close({ key }) {
   return { says: room.says };
 }
 
-const OPS = { open, run, probe, close, says: ({ key }) => ({ says: rooms.get(key)?.says ?? 0 }) };
+const OPS = {
+  open,
+  run,
+  probe,
+  close,
+  watch,
+  say: sayOne,
+  joined: ({ key }) => ({ joined: rooms.get(key)?.joined ?? 0 }),
+  says: ({ key }) => ({ says: rooms.get(key)?.says ?? 0 }),
+};
 
 process.on("message", async (msg) => {
   if (msg.op === "exit") {

@@ -26,6 +26,7 @@ const read = (f) => {
 const e2e = read("e2e.json");
 const micro = read("micro.json");
 const sizes = read("sizes.json");
+const scale = read("scale.json");
 const rooms = e2e?.args?.rooms ?? ROOMS;
 const sockets = e2e?.args?.sockets ?? [10, 100, 1000];
 
@@ -87,6 +88,17 @@ if (e2e) {
   }
 }
 
+if (scale) {
+  p("");
+  p("scale (bench/e2e/scale.mjs): one room, joins unannounced, each room kind in a fresh workerd:");
+  p("room                  sockets  join s   msgs/s   p50 ms   p99 ms  RSS/socket  wake first / last ms  (awake)");
+  for (const [r, x] of Object.entries(scale)) {
+    p(`${r.padEnd(20)} ${String(x.sockets).padStart(8)} ${f(x.joinS, 1).padStart(7)} ${f(x.msgsPerS).padStart(8)} ${f(x.p50, 1).padStart(8)} ${f(x.p99, 1).padStart(8)}` +
+      `  ${(f(x.rssPerSocket / 1024, 1) + " KiB").padStart(10)}  ${f(x.wakeFirstMs, 1).padStart(9)} / ${f(x.wakeLastMs, 1).padStart(7)}  (${f(x.warmFirstMs, 1)} / ${f(x.warmLastMs, 1)})` +
+      (x.hibernated === false ? "  did NOT hibernate" : ""));
+  }
+}
+
 p("");
 p("targets:");
 const mark = (ok) => (ok ? "met   " : "MISSED");
@@ -101,6 +113,12 @@ if (e2e) {
   p(`  [${mark(vsPlain.every((x) => x >= 1.0))}] end to end ≥ 1.0× plain JS at every socket count       ${list(vsPlain)}`);
   p(`  [${mark(lowPlain.every((x) => x >= 0.95))}] ... with the 95% interval's lower end ≥ 0.95           ${list(lowPlain)}`);
   p(`  [${mark(vsParty.every((x) => x >= 1.0))}] end to end ≥ 1.0× PartyServer at every socket count     ${list(vsParty)}`);
+  const co = e2e.results["durable-rooms-coalesced"]?.[100];
+  if (co && pl[100]) {
+    const x = co.msgsPerS / pl[100].msgsPerS;
+    const ok = x >= 5 && co.p99 <= 20 + 20;
+    p(`  [${mark(ok)}] coalesced ≥ 5× plain JS deliveries at 100 sockets, p99 ≤ 40 ms  ${f(x, 2)}×, p99 ${f(co.p99, 1)} ms (20 ms window)`);
+  }
 }
 if (micro) {
   p(`  [${mark(micro.ratioEffectOverWasm >= 3)}] core ≥ 3× faster than Effect Schema per event           ` +

@@ -63,7 +63,7 @@ const windowFor = (n) => WINDOW[n] ?? Math.max(2, Math.round(160 / n));
 const SATURATE = { "durable-rooms-coalesced": 24 };
 const inFlight = (room, n, window) => window * (SATURATE[room] ?? 1);
 
-class ClientProc {
+export class ClientProc {
   constructor() {
     this.child = fork(path.join(here, "client.mjs"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.pending = new Map();

@@ -2,6 +2,7 @@
 // with `wrangler deploy --dry-run --config bench/e2e/wrangler.jsonc`) in one
 // local workerd through Miniflare, on loopback. Same shape as
 // tests/e2e/server.mjs; its own copy so the bench can find workerd's pid.
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,10 +24,46 @@ function storageDir() {
   return fs.mkdtempSync(path.join(base, "durable-rooms-bench-"));
 }
 
-export async function startBenchServer({ log = false, inspectorPort } = {}) {
-  if (!fs.existsSync(path.join(BUNDLE, "worker.js"))) {
-    throw new Error(`no bench bundle at ${BUNDLE}; run scripts/bench.sh (it bundles first)`);
+// What the bundle is made of: the bench worker, the shim, the bench modules.
+function bundleInputs() {
+  const files = [];
+  const walk = (dir, keep) => {
+    if (!fs.existsSync(dir)) return;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p, keep);
+      else if (keep(e.name)) files.push(p);
+    }
+  };
+  for (const f of ["worker.js", "chat-codecs.js", "wrangler.jsonc"]) files.push(path.join(root, "bench/e2e", f));
+  walk(path.join(root, "shim"), (n) => n.endsWith(".js"));
+  for (const d of ["dist/wasm-bench", "dist/wasm-bench-coalesced"]) walk(path.join(root, d), (n) => /\.(wasm|mjs|js)$/.test(n));
+  return files;
+}
+
+// Bundles the bench worker (`wrangler deploy --dry-run`) when the bundle is
+// missing or older than any of its inputs: a stale bundle would measure code
+// that is no longer there.
+export function ensureBundle() {
+  const out = path.join(BUNDLE, "worker.js");
+  const built = fs.existsSync(out) ? fs.statSync(out).mtimeMs : 0;
+  const newer = bundleInputs().find((f) => fs.statSync(f).mtimeMs > built);
+  if (built > 0 && newer === undefined) return;
+  if (!fs.existsSync(path.join(root, "dist/wasm-bench/core.wasm"))) {
+    throw new Error("no dist/wasm-bench; run scripts/bench.sh (it builds the bench modules first)");
   }
+  process.stderr.write(`bench: bundling the bench worker (${built ? `${path.relative(root, newer)} changed` : "no bundle yet"})\n`);
+  fs.rmSync(BUNDLE, { recursive: true, force: true });
+  const r = spawnSync("npx", ["wrangler", "deploy", "--dry-run", "--config", CONFIG, "--outdir", BUNDLE], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+  });
+  if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed:\n${r.stdout}${r.stderr}`);
+}
+
+export async function startBenchServer({ log = false, inspectorPort } = {}) {
+  ensureBundle();
   const { workerOptions } = unstable_getMiniflareWorkerOptions(CONFIG);
   const before = workerdPids();
   const persist = storageDir();

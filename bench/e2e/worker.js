@@ -10,6 +10,9 @@
 //   effect-schema   like plain-js, but decoding and encoding with Effect Schema
 //   floor           no parse, no storage, no encoding: each inbound frame is
 //                   sent as it came to every socket (the platform's limit)
+//   durable-rooms-quiet, plain-js-quiet
+//                   the first and the third with joins and leaves
+//                   unannounced, for the 10,000-socket row (bench/e2e/scale.mjs)
 //
 // Semantics (wasm/examples/chat/chat.cpp): join → UserJoined to the others
 // (the first join creates the state {createdAt, messageCount: 0});
@@ -36,7 +39,16 @@ import { effectCodec, plainCodec } from "./chat-codecs.js";
 
 const STATE_KEY = "state";
 const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
-const constructed = { "durable-rooms": 0, "durable-rooms-coalesced": 0, "plain-js": 0, partyserver: 0, "effect-schema": 0, floor: 0 };
+const constructed = {
+  "durable-rooms": 0,
+  "durable-rooms-coalesced": 0,
+  "plain-js": 0,
+  partyserver: 0,
+  "effect-schema": 0,
+  floor: 0,
+  "durable-rooms-quiet": 0,
+  "plain-js-quiet": 0,
+};
 
 // Close codes a server may not send back (workerd throws on them).
 const answerable = (code) =>
@@ -50,6 +62,15 @@ export class RoomsDO extends rooms.DO {
   constructor(ctx, env) {
     super(ctx, env);
     constructed["durable-rooms"]++;
+  }
+}
+
+// The same module's "chat-quiet" room, on a class of its own so that its
+// constructions are counted apart (ctx.id.name is not always there after a wake).
+export class QuietRoomsDO extends rooms.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["durable-rooms-quiet"]++;
   }
 }
 
@@ -133,7 +154,7 @@ export class PlainRoom extends DurableObject {
     server.serializeAttachment(conn);
     this.table().set(server, conn);
     if (this.loadState() === null) this.saveState({ createdAt: Date.now(), messageCount: 0 });
-    this.broadcast({ _tag: "UserJoined", userId }, server);
+    if (!this.constructor.quiet) this.broadcast({ _tag: "UserJoined", userId }, server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -170,8 +191,14 @@ export class PlainRoom extends DurableObject {
     if (!t.has(ws)) return;
     const conn = this.conn(ws);
     t.delete(ws);
-    if (conn) this.broadcast({ _tag: "UserLeft", userId: conn.userId }, ws);
+    if (conn && !this.constructor.quiet) this.broadcast({ _tag: "UserLeft", userId: conn.userId }, ws);
   }
+}
+
+// Joins and leaves unannounced: the scale row's plain room.
+export class QuietPlainRoom extends PlainRoom {
+  static quiet = true;
+  static label = "plain-js-quiet";
 }
 
 // ---- 3. PartyServer -------------------------------------------------------------
@@ -302,7 +329,7 @@ export class FloorRoom extends DurableObject {
 
 // ---- Routing ----------------------------------------------------------------------
 
-const BINDINGS = { "plain-js": "PLAIN", partyserver: "PARTY", "effect-schema": "EFFECT", floor: "FLOOR" };
+const BINDINGS = { "plain-js": "PLAIN", partyserver: "PARTY", "effect-schema": "EFFECT", floor: "FLOOR", "plain-js-quiet": "PLAIN_QUIET" };
 
 export default {
   async fetch(request, env) {
@@ -318,9 +345,15 @@ export default {
     }
     switch (room) {
       case "durable-rooms":
+      case "durable-rooms-quiet":
       case "durable-rooms-coalesced": {
         const userId = url.searchParams.get("userId") || "anon";
-        const chat = room === "durable-rooms" ? rooms.client(env.ROOMS).room("chat") : coalesced.client(env.COALESCED).room("chat");
+        const chat =
+          room === "durable-rooms"
+            ? rooms.client(env.ROOMS).room("chat")
+            : room === "durable-rooms-quiet"
+              ? rooms.client(env.ROOMS_QUIET).room("chat-quiet")
+              : coalesced.client(env.COALESCED).room("chat");
         if (!upgrade) return Response.json(await chat.getState(id));
         return chat.upgrade(id, request, {
           connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },
@@ -331,6 +364,7 @@ export default {
       case "partyserver":
       case "plain-js":
       case "effect-schema":
+      case "plain-js-quiet":
       case "floor": {
         const ns = env[BINDINGS[room]];
         return ns.get(ns.idFromName(id)).fetch(request);
