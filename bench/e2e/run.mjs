@@ -6,7 +6,7 @@
 // paired within rounds and reported with a 95% confidence interval.
 //
 //   node bench/e2e/run.mjs [--quick] [--sockets 10,100,1000] [--rounds R]
-//        [--slice S] [--warmup S] [--rooms a,b] [--window W] [--no-wake|--wake]
+//        [--slice S] [--warmup S] [--tierup S] [--rooms a,b] [--window W] [--no-wake|--wake]
 //        [--json FILE] [--no-summary]
 //
 // Per room and socket count it prints delivered messages/s (Message frames
@@ -43,12 +43,21 @@ function parseArgs(argv) {
     slice: Number(opt("slice", quick ? 0.3 : 0.5)),
     // Seconds each room runs, unmeasured, before the rounds of a socket count.
     warmup: Number(opt("warmup", quick ? 1 : 3)),
+    // Seconds added to the first socket count's warm-up: V8 tiers a Wasm
+    // function up (Liftoff → TurboFan) only once it ran hot for a while, and
+    // in workerd the chat core got there only after 100,000–150,000 events
+    // (measured in one workerd request looping over the core: 18 µs per
+    // event for the first 20,000, 5 µs by 100,000, 2.5 µs from 140,000 on;
+    // node reaches its 1.9 µs within 40,000).
+    tierup: Number(opt("tierup", quick ? 4 : 10)),
     rooms: opt("rooms", ROOMS.join(",")).split(","),
     // The wake needs 13 s of idling: only in full runs unless asked for.
     wake: quick ? argv.includes("--wake") : !argv.includes("--no-wake"),
     summary: !argv.includes("--no-summary"),
     json: opt("json", null),
     window: opt("window", null),
+    // Says in flight in the coalesced room, as a multiple of the others'.
+    coalescedLoad: Number(opt("coalesced-load", 24)),
   };
 }
 
@@ -60,7 +69,7 @@ const windowFor = (n) => WINDOW[n] ?? Math.max(2, Math.round(160 / n));
 // The coalesced room holds each message up to its 20 ms window, so a few
 // Says in flight would leave it idle: it runs at saturation instead, with
 // enough in flight to fill its windows (the latency then includes the wait).
-const SATURATE = { "durable-rooms-coalesced": 24 };
+let SATURATE = { "durable-rooms-coalesced": 24 };
 const inFlight = (room, n, window) => window * (SATURATE[room] ?? 1);
 
 export class ClientProc {
@@ -139,6 +148,7 @@ const log = (...a) => console.log(...a);
 
 export async function runE2E(args) {
   const t0 = Date.now();
+  SATURATE = { "durable-rooms-coalesced": args.coalescedLoad };
   const server = await startBenchServer();
   const client = new ClientProc();
   // Ctrl-C: stop workerd and the client before leaving.
@@ -205,7 +215,7 @@ export async function runE2E(args) {
     log(`e2e: machine busy before the run (1 s, workerd idle): ${f(idleLoad, 2)} cores of ${os.cpus().length}` +
       (idleLoad > 0.2 ? "  — other work is running; figures will be lower and noisier" : ""));
     log(`e2e: workerd pid(s) ${workerd.join(",") || "?"}, server ${server.url}`);
-    log(`e2e: rooms ${args.rooms.join(", ")}; sockets ${args.sockets.join(", ")}; ${args.warmup} s warm-up per room, then ${args.rounds} rounds of two ${args.slice} s slices per room (ABBA)`);
+    log(`e2e: rooms ${args.rooms.join(", ")}; sockets ${args.sockets.join(", ")}; ${args.warmup} s warm-up per room (${args.tierup} s more before the first count), then ${args.rounds} rounds of two ${args.slice} s slices per room (ABBA)`);
     for (const n of args.sockets) {
       const window = args.window ? Number(args.window) : windowFor(n);
       const ws = server.url.replace(/^http/, "ws");
@@ -216,8 +226,9 @@ export async function runE2E(args) {
       }
       // Warm every room once per socket count, long enough for V8 to tier
       // up its Wasm and JS (Liftoff → TurboFan) before anything is measured.
+      const warmup = args.warmup + (n === args.sockets[0] ? args.tierup : 0);
       for (const room of args.rooms) {
-        await client.call("run", { key: `${room}/${n}`, warmupMs: args.warmup * 1000, durationMs: 100, window: inFlight(room, n, window) });
+        await client.call("run", { key: `${room}/${n}`, warmupMs: warmup * 1000, durationMs: 100, window: inFlight(room, n, window) });
       }
       // Each round runs every room in short slices, in ABBA order (the order,
       // then reversed; the order rotates from round to round), so a drift of
