@@ -3,37 +3,51 @@
 //
 //   node bench/e2e/profile.mjs <room> [sockets=10] [seconds=4] [out.cpuprofile]
 //   node bench/e2e/profile.mjs --wake <room> [sockets=1000]
+//   node bench/e2e/profile.mjs --perf <room> [sockets=10] [seconds=4] [out.data]
 //
 // With --wake: the room idles until workerd hibernates it (13 s), then the
 // profile covers the one Say that wakes it, until its last delivery.
 // Prints the top functions by self time (share of all samples) and writes
 // the .cpuprofile (open it in Chrome DevTools).
+//
+// With --perf: Linux `perf record` of the workerd process instead of V8's
+// profiler, and no inspector attached. The inspector is not free: with it,
+// the Wasm core's share of a Say came out ~10× what workerd spends on it
+// unobserved. perf sees workerd's own C++ (storage, sockets, the output gate,
+// V8's runtime); JS and Wasm code show as one "[JIT]" bucket, as workerd
+// gives V8 no perf map.
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import WebSocket from "ws";
 import { startBenchServer } from "./server.mjs";
 
 const wake = process.argv.includes("--wake");
-const [room = "durable-rooms", n = wake ? "1000" : "10", secs = "4", outFile] = process.argv.slice(2).filter((a) => a !== "--wake");
+const perf = process.argv.includes("--perf");
+const [room = "durable-rooms", n = wake ? "1000" : "10", secs = "4", outFile] = process.argv.slice(2).filter((a) => a !== "--wake" && a !== "--perf");
 const N = Number(n);
 const port = 9300 + Math.floor(Math.random() * 500);
-const server = await startBenchServer({ inspectorPort: port });
+const server = await startBenchServer(perf ? {} : { inspectorPort: port });
 const sockets = [];
 try {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
-  const target = targets.find((t) => /bench/.test(t.title ?? t.id ?? "")) ?? targets[0];
-  const insp = new WebSocket(target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`);
-  await new Promise((r, j) => (insp.once("open", r), insp.once("error", j)));
-  let id = 0;
-  const pending = new Map();
-  insp.on("message", (d) => {
-    const m = JSON.parse(d);
-    if (m.id && pending.has(m.id)) pending.get(m.id)(m), pending.delete(m.id);
-  });
-  const call = (method, params = {}) =>
-    new Promise((r) => {
-      pending.set(++id, r);
-      insp.send(JSON.stringify({ id, method, params }));
+  let call = null;
+  let insp = null;
+  if (!perf) {
+    const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+    const target = targets.find((t) => /bench/.test(t.title ?? t.id ?? "")) ?? targets[0];
+    insp = new WebSocket(target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`);
+    await new Promise((r, j) => (insp.once("open", r), insp.once("error", j)));
+    let id = 0;
+    const pending = new Map();
+    insp.on("message", (d) => {
+      const m = JSON.parse(d);
+      if (m.id && pending.has(m.id)) pending.get(m.id)(m), pending.delete(m.id);
     });
+    call = (method, params = {}) =>
+      new Promise((r) => {
+        pending.set(++id, r);
+        insp.send(JSON.stringify({ id, method, params }));
+      });
+  }
 
   const url = `${server.url.replace(/^http/, "ws")}/ws/${room}/prof`;
   let done = 0;
@@ -61,6 +75,25 @@ try {
     inflight++;
     sockets[seq % N].send(`{"_tag":"Say","text":"b${++seq}"}`);
   };
+  if (perf) {
+    for (let i = 0; i < 16; i++) say();
+    // Long enough for workerd to tier the Wasm core up (bench/e2e/run.mjs --tierup).
+    await new Promise((r) => setTimeout(r, 12_000));
+    const out = outFile ?? "/tmp/durable-rooms-perf.data";
+    const d0 = done;
+    const rec = spawn("perf", ["record", "-F", "997", "-g", "-p", String(server.workerdPids[0]), "-o", out, "--", "sleep", secs], { stdio: "ignore" });
+    await new Promise((r) => rec.on("exit", r));
+    stop = true;
+    console.log(`${room}, ${N} sockets: ${done - d0} Says in ${secs} s while recording (${out})`);
+    for (const sort of ["dso", "sym"]) {
+      const rep = spawnSync("perf", ["report", "-i", out, "--no-children", "--sort", sort, "--stdio", "--percent-limit", "1"], { encoding: "utf8" });
+      const lines = rep.stdout.split("\n").filter((l) => /^\s+\d/.test(l)).slice(0, 25);
+      console.log(`by ${sort}:`);
+      for (const l of lines) console.log(`  ${l.trim().slice(0, 150)}`);
+    }
+    process.exitCode = 0;
+    throw Symbol.for("done");
+  }
   await call("Profiler.enable");
   await call("Profiler.setSamplingInterval", { interval: wake ? 50 : 100 });
   let result;
@@ -103,6 +136,8 @@ try {
     console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
   }
   insp.close();
+} catch (e) {
+  if (e !== Symbol.for("done")) throw e;
 } finally {
   for (const ws of sockets) ws.terminate();
   await server.close();
