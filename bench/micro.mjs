@@ -144,7 +144,7 @@ const core = await chatRoom(wasmModule, SOCKETS);
 {
   const effects = core.effects(core.message(0, SAY));
   const frame = effects.find((e) => e.kind === EffectKind.Frame);
-  if (!frame || frame.slots.length !== SOCKETS || !effects.some((e) => e.kind === EffectKind.Put)) {
+  if (!frame || frame.n !== SOCKETS || !effects.some((e) => e.kind === EffectKind.Put)) {
     throw new Error(`unexpected effects for a Say: ${JSON.stringify(effects)}`);
   }
 }

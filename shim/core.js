@@ -137,8 +137,9 @@ export class Core {
 
   // Decodes the batch at `view` ({u32 ptr, u32 len}) into plain records.
   // Each frame's bytes become one string, whatever the number of recipients;
-  // its recipients are a view on Wasm memory, valid until the next call into
-  // the core (apply them before that).
+  // its recipients stay in Wasm memory: the `n` slots at `heap32[at...]`,
+  // valid until the next call into the core (apply them before that). No
+  // array or view is made per frame.
   effects(view) {
     const heap = this.m.HEAPU8;
     const r = this.reader;
@@ -146,6 +147,7 @@ export class Core {
       // Memory grew (or first use): new views.
       r.heap = heap;
       r.dv = new DataView(heap.buffer);
+      r.heap32 = new Uint32Array(heap.buffer);
     }
     const start = r.dv.getUint32(view, true);
     const end = start + r.dv.getUint32(view + 4, true);
@@ -166,7 +168,7 @@ export class Core {
           const text = r.str();
           const n = r.u32();
           r.p = start + ((r.p - start + 3) & ~3);
-          out.push({ kind, text, slots: new Uint32Array(heap.buffer, r.p, n) });
+          out.push({ kind, text, heap32: r.heap32, at: r.p >>> 2, n });
           r.p += 4 * n;
           break;
         }
@@ -213,6 +215,7 @@ class BatchReader {
   constructor() {
     this.heap = null;
     this.dv = null;
+    this.heap32 = null;
     this.p = 0;
   }
   u32() {

@@ -57,9 +57,11 @@ export class EffectApplier {
           break;
         case EffectKind.Frame: {
           const sockets = this.sockets.sockets;
-          for (const slot of e.slots) {
+          const { heap32, text } = e;
+          for (let i = e.at, end = e.at + e.n; i < end; i++) {
+            const slot = heap32[i];
             try {
-              sockets[slot].send(e.text);
+              sockets[slot].send(text);
             } catch (err) {
               console.warn(logSafe(`durable-rooms: send to slot ${slot} failed: ${err?.message ?? err}`));
             }
