@@ -38,7 +38,7 @@ function parseArgs(argv) {
   return {
     quick,
     sockets: opt("sockets", "10,100,1000").split(",").map(Number),
-    rounds: Number(opt("rounds", quick ? 4 : 10)),
+    rounds: Number(opt("rounds", quick ? 4 : 16)),
     // Seconds per slice; each room runs two slices per round (ABBA).
     slice: Number(opt("slice", quick ? 0.3 : 0.5)),
     // Seconds each room runs, unmeasured, before the rounds of a socket count.
@@ -313,6 +313,13 @@ export async function runE2E(args) {
       // The rooms' saved messageCount must equal the Says sent to them.
       for (const room of args.rooms) {
         const { says } = await client.call("says", { key: `${room}/${n}` });
+        // The floor counts in memory only (it stores nothing): a hibernation
+        // (the wake measurement) starts its count again.
+        if (room === "floor" && wake.floor?.hibernated && wake.floor.n === n) {
+          log(`  check ${room.padEnd(14)} not checked: its count is in memory and the room hibernated for the wake`);
+          await client.call("close", { key: `${room}/${n}` });
+          continue;
+        }
         const state = await (await fetch(`${server.url}/state/${room}/bench-${n}`)).json();
         const ok = state?.messageCount === says;
         log(`  check ${room.padEnd(14)} messageCount ${state?.messageCount} for ${says} Says sent: ${ok ? "ok" : "MISMATCH"}`);
@@ -343,6 +350,7 @@ async function measureWake(server, client, rooms, n, out) {
     for (let i = 0; i < 5; i++) warm.push(await client.call("probe", { key: `${room}/${n}` }));
     const hibernated = after[room] > before[room];
     out[room] = {
+      n,
       hibernated,
       firstMs: cold.firstMs,
       lastMs: cold.lastMs,
