@@ -164,8 +164,10 @@ function(durable_rooms_add_module target)
       -sEXPORTED_FUNCTIONS=_malloc,_free -sEXPORTED_RUNTIME_METHODS=HEAPU8)
     set_target_properties(${target} PROPERTIES OUTPUT_NAME core SUFFIX ".mjs" RUNTIME_OUTPUT_DIRECTORY "${out}")
 
+    # -O0: the exporter runs once per build; optimising its link (wasm-opt)
+    # took longer than the module's own.
     target_link_options(${target}_meta PRIVATE
-      -sENVIRONMENT=node -sNODERAWFS=1 -sWASM_ASYNC_COMPILATION=0 -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1)
+      -O0 -sENVIRONMENT=node -sNODERAWFS=1 -sWASM_ASYNC_COMPILATION=0 -sALLOW_MEMORY_GROWTH=1 -sEXIT_RUNTIME=1)
     set_target_properties(${target}_meta PROPERTIES SUFFIX ".cjs")
     find_program(DURABLE_ROOMS_NODE node)
     if(NOT DURABLE_ROOMS_NODE)

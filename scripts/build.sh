@@ -10,6 +10,9 @@
 # A build dir configured for another source tree (a copied or moved
 # checkout) is wiped first: CMake refuses to reuse its cache.
 #   bash scripts/build.sh --configure-only   stop after configuring
+#   bash scripts/build.sh --dist             only what the workers need
+#     (shim/wire.js, dist/wasm, dist/wasm-test, the bundles): npm test
+#     builds that first, starts the end-to-end suites, then builds the rest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NODE_PATH=/usr/share/nodejs   # Debian's emcc finds acorn there
@@ -33,12 +36,20 @@ wipe_foreign_caches() {
   done
 }
 wipe_foreign_caches
-CONFIGURE_ONLY=0
-[ "${1:-}" = "--configure-only" ] && CONFIGURE_ONLY=1
+CONFIGURE_ONLY=0 DIST=0
+case "${1:-}" in
+  --configure-only) CONFIGURE_ONLY=1 ;;
+  --dist) DIST=1 ;;
+  "") ;;
+  *) echo "[build] ERROR: unknown argument $1 (--configure-only, --dist)" >&2; exit 1 ;;
+esac
+# --dist: the wire generator natively; the worker modules and their metadata in Wasm.
+native_targets=() wasm_targets=()
+[ "$DIST" = 1 ] && native_targets=(--target gen_wire) wasm_targets=(--target core core_metadata core_test core_test_metadata)
 
 say "native (build/native)"
 cmake -S . -B build/native -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
-[ "$CONFIGURE_ONLY" = 1 ] || cmake --build build/native -j"$JOBS"
+[ "$CONFIGURE_ONLY" = 1 ] || cmake --build build/native -j"$JOBS" "${native_targets[@]}"
 
 say "wire protocol constants (shim/wire.js, from wasm/core/rooms/wire.h)"
 build/native/gen_wire > shim/wire.js.tmp && mv shim/wire.js.tmp shim/wire.js
@@ -46,7 +57,7 @@ build/native/gen_wire > shim/wire.js.tmp && mv shim/wire.js.tmp shim/wire.js
 say "wasm (build/wasm)"
 emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release >/dev/null
 [ "$CONFIGURE_ONLY" = 1 ] && { say "configured (--configure-only)"; exit 0; }
-cmake --build build/wasm -j"$JOBS"
+cmake --build build/wasm -j"$JOBS" "${wasm_targets[@]}"
 
 bundle() {  # config outdir
   rm -rf "$2"
