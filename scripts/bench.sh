@@ -5,10 +5,12 @@
 #   2. core micro-benchmark in node (bench/micro.mjs): per event, crossings,
 #      instantiation; then the C++ core benchmark, native and Wasm, if built
 #   3. end to end (bench/e2e/run.mjs): the chat rooms and the floor in one local workerd
-#      under node ws clients, 10 / 100 / 1,000 sockets per room
+#      under node ws clients, 10 / 100 / 1,000 sockets per room; in full runs
+#      also one room of 10,000 sockets (bench/e2e/scale.mjs)
 #   4. the summary (bench/e2e/report.mjs): table, targets met or missed, plot,
 #      and last the RESULT lines.
-# A full run takes ~7 minutes on 2 cores; --quick well under 2. Results go to
+# A full run takes ~15 minutes on 2 cores (the 10,000-socket row ~2 of them);
+# --quick about 3. Results go to
 # dist/bench-results/; a full run also rewrites bench/plot/throughput.{dat,png}.
 # Builds first when dist/wasm is missing or older than the sources (via
 # scripts/setup.sh + scripts/build.sh; BENCH_NO_BUILD=1 skips that).
@@ -86,7 +88,7 @@ echo "== sizes (commit $COMMIT, core.wasm sha256 $WASM_SHA…) =="
 awk -v b="$WASM_BYTES" -v g9="$WASM_GZ9" -v g6="$WASM_GZ6" \
   'BEGIN { printf "  dist/wasm/core.wasm: %.1f KiB, gzip -9 %.1f KiB (gzip -6 %.1f KiB)\n", b/1024, g9/1024, g6/1024 }'
 echo "  chat example bundle (wrangler.jsonc): $(echo "$CHAT_UPLOAD" | sed 's/^ *//')"
-echo "  bench worker bundle (bench/e2e/wrangler.jsonc, five rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
+echo "  bench worker bundle (bench/e2e/wrangler.jsonc: six rooms and the two scale rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
 
 # ---- 2. micro-benchmarks ---------------------------------------------------------------
 echo
@@ -110,7 +112,7 @@ fi
 
 # ---- 3. end to end ------------------------------------------------------------------------
 echo
-echo "== end to end: five rooms in one workerd (bench/e2e/run.mjs) =="
+echo "== end to end: six rooms in one workerd (bench/e2e/run.mjs) =="
 node bench/e2e/run.mjs $QUICK --no-summary --json "$OUT/e2e.json"
 
 # The 10,000-socket row (full runs only; about 2 minutes).

@@ -293,6 +293,14 @@ export class FloorRoom extends DurableObject {
     super(ctx, env);
     constructed.floor++;
     this.frames = 0;
+    // The sockets of this wake, listed once (getWebSockets() makes a wrapper
+    // per socket on every call: 1,000 of them per frame at 1,000 sockets).
+    this.sockets = null;
+  }
+
+  all() {
+    this.sockets ??= this.ctx.getWebSockets();
+    return this.sockets;
   }
 
   fetch(request) {
@@ -300,16 +308,16 @@ export class FloorRoom extends DurableObject {
       return Response.json({ messageCount: this.frames });
     }
     const [client, server] = Object.values(new WebSocketPair());
+    const others = this.all();
     this.ctx.acceptWebSocket(server);
-    for (const ws of this.ctx.getWebSockets()) {
-      if (ws !== server) ws.send(FLOOR_JOINED);
-    }
+    for (const ws of others) ws.send(FLOOR_JOINED);
+    others.push(server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   webSocketMessage(_ws, data) {
     this.frames++;
-    for (const ws of this.ctx.getWebSockets()) {
+    for (const ws of this.all()) {
       try {
         ws.send(data);
       } catch {
@@ -319,6 +327,8 @@ export class FloorRoom extends DurableObject {
   }
 
   webSocketClose(ws, code, reason) {
+    const i = this.all().indexOf(ws);
+    if (i >= 0) this.sockets.splice(i, 1);
     try {
       ws.close(answerable(code) ? code : 1000, answerable(code) ? reason : "");
     } catch {
