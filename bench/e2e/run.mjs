@@ -1,4 +1,4 @@
-// The end-to-end benchmark: four chat rooms (bench/e2e/worker.js) in one
+// The end-to-end benchmark: the chat rooms and the floor (bench/e2e/worker.js) in one
 // local workerd, loaded in turn from a separate node client process
 // (bench/e2e/client.mjs), at 10, 100 and 1,000 sockets in one room. Each
 // room is warmed up first; then every round runs each room in two short

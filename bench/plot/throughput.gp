@@ -6,7 +6,7 @@
 # durable-rooms, durable-rooms-coalesced, plain-js, partyserver, effect-schema, floor.
 if (!exists("datafile")) datafile = "bench/plot/throughput.dat"
 if (!exists("outfile")) outfile = "bench/plot/throughput.png"
-set terminal pngcairo size 900,560 enhanced font "sans,11"
+set terminal pngcairo size 900,640 enhanced font "sans,11"
 set output outfile
 set title "Chat room end to end in local workerd: delivered messages/s"
 set xlabel "sockets in the room"
@@ -17,7 +17,8 @@ set xrange [7:1400]
 set logscale y
 set format y "%.0f"
 set grid ytics mytics lc rgb "#dddddd"
-set key below box
+set key below box maxrows 3 spacing 1.1
+set bmargin 9
 set style data linespoints
 plot datafile using 1:2 title "durable-rooms (Wasm core)"            lw 2 pt 7 ps 1.2 lc rgb "#d62728", \
      ''       using 1:3 title "durable-rooms, coalesced (20 ms window)" lw 2 pt 7 ps 1.2 dt 2 lc rgb "#ff7f0e", \
