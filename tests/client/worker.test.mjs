@@ -74,11 +74,14 @@ describe("the client against the chat worker", { concurrency: true }, () => {
   // the client would replace the socket after each timeout.
   it("heartbeat: the room's auto-response keeps the socket; no pong reaches a handler", async () => {
     const room = `hb-${process.pid}-${++n}`;
-    const { c, seen } = open(room, "ada", { heartbeat: { interval: 200, timeout: 400 } });
+    // A generous timeout (npm test runs this beside the builds, and a pong
+    // can take a second under that load); unanswered, the first ping would
+    // replace the socket 2.75 s in, well inside the 4 s watched.
+    const { c, seen } = open(room, "ada", { heartbeat: { interval: 250, timeout: 2500 } });
     const closes = [];
     c.on("close", (info) => closes.push(info));
     await until(() => c.status === "open", "open");
-    await new Promise((r) => setTimeout(r, 2000)); // ten pings, each with 400 ms for its pong
+    await new Promise((r) => setTimeout(r, 4000)); // about sixteen pings, each with 2.5 s for its pong
     assert.deepEqual(closes, [], "every ping was answered in time");
     assert.equal(c.status, "open");
     assert.deepEqual(seen, []);
