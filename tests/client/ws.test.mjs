@@ -81,7 +81,9 @@ test("a server-side close: reconnect with resume=<last $seq> and the same identi
 test("heartbeat against a silent peer: the socket is declared dead and replaced", async () => {
   const client = connect(`${base}/ws/chat/r2?userId=hb`, {
     WebSocket,
-    heartbeat: { interval: 100, timeout: 150 },
+    // A timeout well above the load npm test puts on this process (a
+    // stalled event loop runs the expired deadline before it reads the pong).
+    heartbeat: { interval: 100, timeout: 1500 },
     backoff: { base: 50, cap: 50 },
   });
   const closes = [];
