@@ -6,6 +6,16 @@
 //   sockets.js    the socket table (slot ↔ WebSocket)
 //   effects.js    the effect applier (a batch → the platform)
 //   requests.js   request numbers → pending replies
+//   inbox.js      messages received and not yet handled
+//
+// Group commit: a message is not handled when the platform delivers it but
+// on the room's next turn (a zero-delay timer), together with every message
+// that arrived before that turn, one after another in arrival order. Their
+// storage writes join one implicit transaction, so they share one commit,
+// and each frame still waits behind the output gate until the writes before
+// it are durable. Every other event (a close, a request, an upgrade, an
+// alarm, a sibling's reply, a coalescing flush) first handles the messages
+// that arrived before it, so the room sees events in arrival order.
 //
 // Wasm: one small instance per room (see loadCore), so a trap in one room
 // rebuilds that room's core only, and one room's memory never reaches another.
@@ -14,6 +24,7 @@ import { DurableObject } from "cloudflare:workers";
 import { loadCore } from "./core.js";
 import { EffectApplier, logSafe } from "./effects.js";
 import { errorJson, RoomsError } from "./errors.js";
+import { Inbox } from "./inbox.js";
 import { roomRequest } from "./request.js";
 import { Requests, TRAPPED } from "./requests.js";
 import { SocketTable } from "./sockets.js";
@@ -53,6 +64,9 @@ export function makeRoomsDurableObject(config) {
       this.requests = new Requests();
       this.io = [];            // platform promises of the current events
       this.flushTimer = null;  // the pending FlushAfter timer (coalesced delivery)
+      this.inbox = new Inbox(); // messages received, handled on the next turn
+      this.turnTimer = null;   // the pending timer of that turn
+      this.onTurn = () => this.turn();
       this.effects = new EffectApplier({
         ctx,
         sockets: this.sockets,
@@ -61,7 +75,7 @@ export function makeRoomsDurableObject(config) {
         call: (e) => this.sibling(e),
         claim: () => this.claim(),
         flushAfter: (ms) => this.flushAfter(ms),
-        label: () => `${this.identity?.name}/${this.identity?.id}`,
+        label: () => this.label(),
       });
     }
 
@@ -69,7 +83,7 @@ export function makeRoomsDurableObject(config) {
 
     // `op`: a RequestOp (shim/wire.js); `arg`: its text, or null.
     async roomsRequest(name, id, op, arg) {
-      const ready = await this.ready(name, id);
+      const ready = await this.enter(name, id);
       if (!ready.ok) return ready;
       return this.request((core, req) => core.request(op, req, arg));
     }
@@ -85,7 +99,7 @@ export function makeRoomsDurableObject(config) {
       if ((request.headers.get("upgrade") ?? "").toLowerCase() !== "websocket") {
         return Response.json({ _tag: "UpgradeError", message: "expected Upgrade: websocket" }, { status: 426 });
       }
-      const ready = await this.ready(name, id);
+      const ready = await this.enter(name, id);
       if (!ready.ok) return Response.json(JSON.parse(ready.text), { status: 404 });
       const [client, server] = Object.values(new WebSocketPair());
       const result = await this.request((core, req) => core.upgrade(req, decodeURIComponent(opts)), server);
@@ -96,19 +110,62 @@ export function makeRoomsDurableObject(config) {
 
     // ---- Platform events ------------------------------------------------------
 
-    // The hot path: no await unless the core must boot or the batch started
-    // platform work (alarm, sibling call). Not an async function: an awake
-    // room answers the platform synchronously, with no promise per frame.
+    // The hot path: queues the message for the room's next turn (group
+    // commit, above) and answers the platform at once, with no promise.
     webSocketMessage(ws, message) {
-      if (!this.core) return this.bootThenMessage(ws, message);
       const slot = this.sockets.slotOf(ws);
-      if (slot === undefined) return undefined;
-      this.apply(this.guard((core) => core.message(slot, message)));
-      return this.io.length > 0 ? this.settle() : undefined;
+      if (slot === undefined) return;
+      this.inbox.push(slot, message);
+      this.turnTimer ??= setTimeout(this.onTurn, 0);
     }
 
-    async bootThenMessage(ws, message) {
-      if ((await this.ready()).ok && this.core) await this.webSocketMessage(ws, message);
+    // The room's turn: handles every queued message. Synchronous while the
+    // core is up and the batches start no platform work (alarm, sibling
+    // call); else it goes on asynchronously.
+    turn() {
+      this.turnTimer = null;
+      this.handleQueued(this.inbox.received);
+      if (this.inbox.size > 0 || this.io.length > 0) {
+        this.catchUp(this.inbox.received)
+          .then(() => this.settle())
+          .catch((e) => console.error(logSafe(`durable-rooms: messages of ${this.label()} failed: ${e?.message ?? e}`)));
+      }
+    }
+
+    // Handles the queued messages that arrived before `mark` (a count of
+    // messages received) while the core is up; stops at a trap.
+    handleQueued(mark) {
+      while (this.core && this.inbox.handled < mark) {
+        const slot = this.inbox.nextSlot();
+        const message = this.inbox.take();
+        this.apply(this.guard((core) => core.message(slot, message)));
+      }
+    }
+
+    // Handles the messages that arrived before `mark`, booting the core as
+    // often as it must (a wake, a trap meanwhile). Resolves with {ok} and the
+    // core up, or with the reply of a room that cannot boot (its queued
+    // messages are then dropped, as they could never be handled).
+    async catchUp(mark) {
+      for (;;) {
+        if (!this.core) {
+          const ready = await this.ready();
+          if (!ready.ok) {
+            this.inbox.clear();
+            return ready;
+          }
+        }
+        this.handleQueued(mark);
+        if (this.core) return { ok: true };
+      }
+    }
+
+    // Every event but a message enters here: it boots the core if it must,
+    // then handles the messages that arrived before it.
+    async enter(name, id) {
+      const mark = this.inbox.received;
+      const ready = await this.ready(name, id);
+      return ready.ok ? this.catchUp(mark) : ready;
     }
 
     async webSocketClose(ws, code, reason) {
@@ -131,7 +188,7 @@ export function makeRoomsDurableObject(config) {
     async alarm(info) {
       if (!this.identity) return;
       const { name, id } = this.identity;
-      const ready = await this.ready(name, id);
+      const ready = await this.enter(name, id);
       if (!ready.ok) return;
       const r = await this.request((core, req) => core.alarm(req, info?.retryCount ?? 0, info?.isRetry ?? false));
       // Throwing makes the platform retry; the retry sees ctx.systemFailure().
@@ -141,11 +198,13 @@ export function makeRoomsDurableObject(config) {
     // ---- Plumbing -------------------------------------------------------------
 
     // The platform's report that a socket ended, handled once per socket.
+    // Its slot is taken at once: the first event of a wake may be a close,
+    // and the socket table must hold the socket before anything builds it.
     async ended(ws, code, reason) {
-      if (!(await this.ready()).ok) return;
       const slot = this.sockets.slotOf(ws);
       if (slot === undefined) return;
       this.sockets.forget(ws);
+      if (!(await this.enter()).ok) return;
       // onClose may read the connection's attachment: drop the socket after.
       this.apply(this.guard((core) => core.closed(slot, code, reason)));
       this.sockets.drop(slot);
@@ -206,6 +265,11 @@ export function makeRoomsDurableObject(config) {
       this.claimed = true;
     }
 
+    // "name/id" of the room, for logs.
+    label() {
+      return `${this.identity?.name}/${this.identity?.id}`;
+    }
+
     // What the core may read from the platform (cold paths only).
     host() {
       const ctx = this.ctx;
@@ -248,8 +312,7 @@ export function makeRoomsDurableObject(config) {
       try {
         return fn(this.core);
       } catch (e) {
-        const name = this.identity ? `${this.identity.name}/${this.identity.id}` : "?";
-        console.error(logSafe(`durable-rooms: room ${name} trapped; rebuilding its core: ${e?.message ?? e}`));
+        console.error(logSafe(`durable-rooms: room ${this.label()} trapped; rebuilding its core: ${e?.message ?? e}`));
         this.core = null;
         this.booting = null;
         this.requests.trap();
@@ -269,6 +332,7 @@ export function makeRoomsDurableObject(config) {
       if (this.flushTimer !== null) return;
       this.flushTimer = setTimeout(() => {
         this.flushTimer = null;
+        this.handleQueued(this.inbox.received);
         this.apply(this.guard((core) => core.flush()));
       }, ms);
     }
@@ -281,6 +345,7 @@ export function makeRoomsDurableObject(config) {
       } catch (err) {
         r = { ok: false, tag: "RoomError", text: JSON.stringify({ _tag: "RoomError", message: String(err?.message ?? err) }) };
       }
+      this.handleQueued(this.inbox.received);
       if (!this.core) return; // trapped meanwhile; the handler is gone
       this.apply(this.guard((core) => core.resume(e.callId, r.ok, r.tag, r.text)));
     }

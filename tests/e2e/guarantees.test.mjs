@@ -44,6 +44,37 @@ async function value(base, room, id, op, arg) {
   return r.value;
 }
 
+// A burst in one tick of this process, so the frames reach the room together
+// and it handles them in one turn (group commit): bob and carol interleave
+// Says, and carol closes right after her last. `alice` watches from
+// `aliceMark`. Every Say counts, each sender's Messages come in the order
+// sent, and carol's UserLeft only after all of hers: the close waited for the
+// messages that arrived before it.
+async function burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark, bob, carol, countBefore }) {
+  const sent = { bob: [], carol: [] };
+  for (let i = 0; i < 8; i++) {
+    for (const [who, c] of [["bob", bob], ["carol", carol]]) {
+      if (who === "carol" && i >= 5) continue;
+      const text = `${who} ${i}`;
+      sent[who].push(text);
+      c.send({ _tag: "Say", text });
+    }
+  }
+  carol.ws.close(1000);
+  await alice.waitFor(tagged("UserLeft", { userId: "carol" }), { from: aliceMark });
+  await alice.waitForCount(tagged("Message", { userId: "bob" }), sent.bob.length, { from: aliceMark });
+  const seen = alice.since(aliceMark);
+  for (const who of ["bob", "carol"]) {
+    const texts = seen.filter((m) => m._tag === "Message" && m.userId === who).map((m) => m.text);
+    assert.deepEqual(texts, sent[who], `${who}'s Messages at alice`);
+  }
+  const left = seen.findIndex((m) => m._tag === "UserLeft" && m.userId === "carol");
+  const lastOfCarol = seen.findLastIndex((m) => m._tag === "Message" && m.userId === "carol");
+  assert.ok(lastOfCarol < left, "carol's UserLeft came before one of her Messages");
+  const state = await value(base, "chat", chatRoom, "getState");
+  assert.equal(state.messageCount, countBefore + sent.bob.length + sent.carol.length);
+}
+
 // The tests use rooms of their own, so they run side by side: the idle waits
 // of hibernation and of close handshakes overlap.
 describe("guarantees on workerd", { concurrency: true }, () => {
@@ -107,6 +138,20 @@ describe("guarantees on workerd", { concurrency: true }, () => {
       // The alarm scheduled before the hibernation runs.
       const ran = await a.waitFor(tagged("AlarmRan"), { from: aMark, timeout: 8_000 });
       assert.equal(ran.retryCount, 0);
+    });
+
+    test("messages and a close that reach a hibernated room together are handled in arrival order", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const chatRoom = uniqueId("hibburst");
+      const alice = await pool.add(chat(base, chatRoom, "alice"));
+      const bob = await pool.add(chat(base, chatRoom, "bob"));
+      const carol = await pool.add(chat(base, chatRoom, "carol"));
+      await alice.waitFor(tagged("UserJoined", { userId: "carol" }));
+      await bob.waitFor(tagged("UserJoined", { userId: "carol" }));
+      const aliceMark = alice.mark();
+      await delay(IDLE_MS);
+      await burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark, bob, carol, countBefore: 0 });
     });
   });
 
@@ -186,6 +231,37 @@ describe("guarantees on workerd", { concurrency: true }, () => {
         await s.close();
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe("messages that arrive together", { concurrency: true }, () => {
+    test("are handled one by one in arrival order, and a close waits for those before it", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const chatRoom = uniqueId("burst");
+      const alice = await pool.add(chat(base, chatRoom, "alice"));
+      const bob = await pool.add(chat(base, chatRoom, "bob"));
+      const carol = await pool.add(chat(base, chatRoom, "carol"));
+      await alice.waitFor(tagged("UserJoined", { userId: "carol" }));
+      alice.send({ _tag: "Say", text: "before" });
+      await carol.waitFor(tagged("Message", { text: "before" }));
+      await burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark: alice.mark(), bob, carol, countBefore: 1 });
+    });
+
+    test("a trap fails only its own message; the ones after it are handled by the rebuilt core", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      const room = uniqueId("burst-trap");
+      const a = await pool.add(probe(base, room, "a"));
+      const b = await pool.add(probe(base, room, "b"));
+      a.send({ _tag: "Ping" });
+      await b.waitFor(tagged("Pong", { events: 1 }));
+      const mark = b.mark();
+      for (const m of [{ _tag: "Ping" }, { _tag: "Ping" }, { _tag: "Trap", kind: "oob" }, { _tag: "Ping" }, { _tag: "Ping" }]) a.send(m);
+      const pongs = await b.waitForCount(tagged("Pong"), 4, { from: mark });
+      assert.deepEqual(pongs.map((p) => p.events), [2, 3, 4, 5]);
+      assert.deepEqual(pongs.map((p) => p.sinceWake), [2, 3, 1, 2], "the core was rebuilt once, after the trap");
+      assert.equal((await value(base, "probe", room, "getState")).events, 5);
     });
   });
 
