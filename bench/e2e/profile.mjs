@@ -4,6 +4,7 @@
 //   node bench/e2e/profile.mjs <room> [sockets=10] [seconds=4] [out.cpuprofile]
 //   node bench/e2e/profile.mjs --wake <room> [sockets=1000]
 //   node bench/e2e/profile.mjs --perf <room> [sockets=10] [seconds=4] [out.data]
+//   node bench/e2e/profile.mjs --perf --syscalls <room> [sockets=10] [seconds=4]
 //
 // With --wake: the room idles until workerd hibernates it (13 s), then the
 // profile covers the one Say that wakes it, until its last delivery.
@@ -15,7 +16,9 @@
 // the Wasm core's share of a Say came out ~10× what workerd spends on it
 // unobserved. perf sees workerd's own C++ (storage, sockets, the output gate,
 // V8's runtime); JS and Wasm code show as one "[JIT]" bucket, as workerd
-// gives V8 no perf map.
+// gives V8 no perf map. With --syscalls as well: `perf stat` counts the
+// system calls workerd makes per Say instead (writev: deliveries; pwrite64
+// and fsync/fdatasync: storage commits; read: inbound frames).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import WebSocket from "ws";
@@ -23,7 +26,11 @@ import { startBenchServer } from "./server.mjs";
 
 const wake = process.argv.includes("--wake");
 const perf = process.argv.includes("--perf");
-const [room = "durable-rooms", n = wake ? "1000" : "10", secs = "4", outFile] = process.argv.slice(2).filter((a) => a !== "--wake" && a !== "--perf");
+const syscalls = process.argv.includes("--syscalls");
+const [room = "durable-rooms", n = wake ? "1000" : "10", secs = "4", outFile] = process.argv
+  .slice(2)
+  .filter((a) => !a.startsWith("--"));
+const SYSCALLS = ["writev", "write", "pwrite64", "fsync", "fdatasync", "read"];
 const N = Number(n);
 const port = 9300 + Math.floor(Math.random() * 500);
 const server = await startBenchServer(perf ? {} : { inspectorPort: port });
@@ -81,6 +88,23 @@ try {
     await new Promise((r) => setTimeout(r, 12_000));
     const out = outFile ?? "/tmp/durable-rooms-perf.data";
     const d0 = done;
+    if (syscalls) {
+      const events = SYSCALLS.map((c) => `syscalls:sys_enter_${c}`).join(",");
+      // Not spawnSync: this process is also the load.
+      const st = spawn("perf", ["stat", "-x", ",", "-e", events, "-p", String(server.workerdPids[0]), "--", "sleep", secs]);
+      let stderr = "";
+      st.stderr.on("data", (d) => (stderr += d));
+      await new Promise((r) => st.on("exit", r));
+      stop = true;
+      const says = done - d0;
+      console.log(`${room}, ${N} sockets: ${says} Says in ${secs} s; system calls of workerd per Say:`);
+      for (const line of stderr.split("\n")) {
+        const [count, , event] = line.split(",");
+        if (event?.startsWith("syscalls:")) console.log(`  ${event.replace("syscalls:sys_enter_", "").padEnd(10)} ${(Number(count) / says).toFixed(2)}`);
+      }
+      process.exitCode = 0;
+      throw Symbol.for("done");
+    }
     const rec = spawn("perf", ["record", "-F", "997", "-g", "-p", String(server.workerdPids[0]), "-o", out, "--", "sleep", secs], { stdio: "ignore" });
     await new Promise((r) => rec.on("exit", r));
     stop = true;

@@ -38,7 +38,7 @@ function parseArgs(argv) {
   return {
     quick,
     sockets: opt("sockets", "10,100,1000").split(",").map(Number),
-    rounds: Number(opt("rounds", quick ? 4 : 16)),
+    rounds: Number(opt("rounds", quick ? 4 : 24)),
     // Seconds per slice; each room runs two slices per round (ABBA).
     slice: Number(opt("slice", quick ? 0.3 : 0.5)),
     // Seconds each room runs, unmeasured, before the rounds of a socket count.
@@ -116,6 +116,19 @@ const pct = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.l
 // Milliseconds of load before a slice's measured window, so the pipeline is
 // full (the room has a Say queued behind the one it handles) when it opens.
 const SLICE_FILL_MS = 100;
+
+// The order of a round's first half. The headline pair comes last, side by
+// side, so its four slices are adjacent in the middle of the ABBA sequence
+// (plain, durable-rooms, durable-rooms, plain; swapped every other round):
+// its ratio is paired across seconds, not across the whole round. The other
+// rooms rotate from round to round before it.
+const HEADLINE = ["plain-js", "durable-rooms"];
+export function roundOrder(rooms, round) {
+  const pair = HEADLINE.filter((r) => rooms.includes(r));
+  const others = rooms.filter((r) => !pair.includes(r));
+  const rotated = others.map((_, i) => others[(i + round) % others.length]);
+  return [...rotated, ...(round % 2 === 1 ? [...pair].reverse() : pair)];
+}
 
 // Two-sided 95% quantiles of Student's t, by degrees of freedom.
 const T95 = [NaN, 12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086];
@@ -231,12 +244,12 @@ export async function runE2E(args) {
         await client.call("run", { key: `${room}/${n}`, warmupMs: warmup * 1000, durationMs: 100, window: inFlight(room, n, window) });
       }
       // Each round runs every room in short slices, in ABBA order (the order,
-      // then reversed; the order rotates from round to round), so a drift of
-      // the machine's speed within a round weighs on every room alike. A
-      // room's rate in a round is its deliveries over its slices' time.
+      // then reversed), so a drift of the machine's speed within a round
+      // weighs on every room alike. A room's rate in a round is its
+      // deliveries over its slices' time.
       const rounds = Object.fromEntries(args.rooms.map((r) => [r, []]));
       for (let round = 0; round < args.rounds; round++) {
-        const order = args.rooms.map((_, i) => args.rooms[(i + round) % args.rooms.length]);
+        const order = roundOrder(args.rooms, round);
         const acc = Object.fromEntries(args.rooms.map((r) => [r, { delivered: 0, seconds: 0, lat: [], workerd: 0, client: 0, other: 0, says: 0 }]));
         await quietGate();
         for (const room of [...order, ...[...order].reverse()]) {
