@@ -199,3 +199,24 @@ TEST_CASE("a whole room owed the same frames gets the same array") {
     CHECK(c->received()[0] == all[0]->received()[0]);
   }
 }
+
+TEST_CASE("a RateLimitError leaves after the frames its connection was already owed") {
+  rooms::Registry reg;
+  reg.add<cursors::Room>(cursors::handlers(), {.inboundFramesPerSecond = 1,
+                                               .inboundFrameBurst = 1,
+                                               .coalesce = {.windowMs = 20},
+                                               .overLimit = rooms::OverLimit::Drop});
+  InMemoryRuntime rt(reg);
+  auto* a = join(rt, "a");
+  auto* b = join(rt, "b");
+  a->receive(cursors::Event{cursors::Say{"one"}});
+  CHECK(a->received().empty());                     // owed, waiting for the window
+  a->receive(cursors::Event{cursors::Say{"two"}});  // over the burst: dropped, with a notice
+  REQUIRE(a->received().size() == 2);
+  CHECK(a->received()[0] == R"({"_tag":"Said","userId":"a","text":"one"})");
+  CHECK(a->received()[1].rfind(R"({"$rooms":"RateLimitError","limit":"frames",)", 0) == 0);
+  CHECK(b->received().empty());  // b's window is its own
+  rt.advance(20ms);
+  CHECK(b->received() == Strings{R"({"_tag":"Said","userId":"a","text":"one"})"});
+  CHECK(a->received().size() == 2);  // nothing is sent twice
+}

@@ -980,6 +980,7 @@ void RoomInstance<R>::overLimit(Conn& c, std::string_view which, double retryMs,
   auto ms = static_cast<std::uint64_t>(std::max(1.0, std::ceil(retryMs)));
   std::string text = R"({"$rooms":"RateLimitError","limit":")" + std::string(which) + R"(","retryAfterMs":)" +
                      std::to_string(ms) + "}";
+  coalescer_.flushSlot(c.slot_, *out_);  // what it is owed goes before the notice
   out_->frame(text, &c.slot_, 1);
 }
 
