@@ -83,7 +83,7 @@ try {
     sockets[seq % N].send(`{"_tag":"Say","text":"b${++seq}"}`);
   };
   if (perf) {
-    for (let i = 0; i < 16; i++) say();
+    for (let i = 0; i < Number(process.env.INFLIGHT ?? 16); i++) say();
     // Long enough for workerd to tier the Wasm core up (bench/e2e/run.mjs --tierup).
     await new Promise((r) => setTimeout(r, 12_000));
     const out = outFile ?? "/tmp/durable-rooms-perf.data";
@@ -133,7 +133,7 @@ try {
     ({ result } = await call("Profiler.stop"));
     console.log(`${room}, ${N} sockets: the Say that woke the room took ${ms.toFixed(1)} ms to its last delivery`);
   } else {
-    for (let i = 0; i < 16; i++) say();
+    for (let i = 0; i < Number(process.env.INFLIGHT ?? 16); i++) say();
     await new Promise((r) => setTimeout(r, 1000)); // warm up
     await call("Profiler.start");
     const d0 = done;
