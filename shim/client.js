@@ -47,8 +47,10 @@ export function makeClient(namespace, roomNames) {
             resume: opts.resume ?? null,
           };
           const headers = new Headers(request.headers);
-          headers.set("x-rooms-name", name);
-          headers.set("x-rooms-id", String(id));
+          // Percent-encoded: a header holds no newline, and workerd reads
+          // its bytes as Latin-1; a room id may hold anything.
+          headers.set("x-rooms-name", encodeURIComponent(name));
+          headers.set("x-rooms-id", encodeURIComponent(String(id)));
           headers.set("x-rooms-upgrade", encodeURIComponent(JSON.stringify(wire)));
           const res = await stubOf(namespace, name, String(id)).fetch(new Request(request.url, { method: "GET", headers }));
           if (res.status === 101 || res.status === 409) return res;

@@ -39,6 +39,15 @@ function answerableCode(code) {
     (code >= 3000 && code <= 4999);
 }
 
+// A percent-encoded header value, decoded; null if absent or malformed.
+function decoded(value) {
+  try {
+    return value === null ? null : decodeURIComponent(value);
+  } catch {
+    return null;
+  }
+}
+
 // The heartbeat pairs the cores of this isolate reported (room type name →
 // {request, response} or null), for constructions after the first.
 const learnedHeartbeats = new Map();
@@ -88,11 +97,10 @@ export function makeRoomsDurableObject(config) {
       return this.request((core, req) => core.request(op, req, arg));
     }
 
-    // The upgrade: the room and the options come in headers.
+    // The upgrade: the room and the options come in headers, each
+    // percent-encoded by the client (shim/client.js).
     async fetch(request) {
-      const name = request.headers.get("x-rooms-name");
-      const id = request.headers.get("x-rooms-id");
-      const opts = request.headers.get("x-rooms-upgrade");
+      const [name, id, opts] = ["x-rooms-name", "x-rooms-id", "x-rooms-upgrade"].map((h) => decoded(request.headers.get(h)));
       if (name === null || id === null || opts === null) {
         return Response.json({ _tag: "UpgradeError", message: "not a durable-rooms upgrade" }, { status: 400 });
       }
@@ -102,7 +110,7 @@ export function makeRoomsDurableObject(config) {
       const ready = await this.enter(name, id);
       if (!ready.ok) return Response.json(JSON.parse(ready.text), { status: 404 });
       const [client, server] = Object.values(new WebSocketPair());
-      const result = await this.request((core, req) => core.upgrade(req, decodeURIComponent(opts)), server);
+      const result = await this.request((core, req) => core.upgrade(req, opts), server);
       if (result.ok) return new Response(null, { status: 101, webSocket: client });
       const body = JSON.parse(result.text);
       return Response.json(body, { status: body.status ?? 500 });

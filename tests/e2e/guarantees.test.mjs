@@ -265,6 +265,21 @@ describe("guarantees on workerd", { concurrency: true }, () => {
     });
   });
 
+  describe("room ids", { concurrency: true }, () => {
+    test("any string is a room id: an upgrade reaches the room requests reach, and the core sees the id as given", async (t) => {
+      const base = server.url;
+      const pool = clientPool(t);
+      for (const prefix of ["a\nb", "café", "room😀", "100%", "%41", "tab\there"]) {
+        const id = uniqueId(prefix);
+        const c = await pool.add(probe(base, id, "u"));
+        c.send({ _tag: "Ping" });
+        const pong = await c.waitFor(tagged("Pong"));
+        assert.equal(pong.room, id);
+        assert.equal((await value(base, "probe", id, "getState")).events, 1, `the same room for ${JSON.stringify(id)}`);
+      }
+    });
+  });
+
   describe("crash recovery", { concurrency: true }, () => {
     test("a trapping handler fails its event only; the room is rebuilt and keeps serving", async (t) => {
       const base = server.url;

@@ -44,7 +44,7 @@ Status count(Ctx& ctx) {
 Task<Status> onPing(Ctx& ctx, const Ping&) {
   auto* conn = ctx.connection();
   std::string who = conn ? std::string(conn->id()) + "/" + conn->state().name : "";
-  co_return ctx.broadcast(Pong{current(ctx).events, ++pingsSinceWake, ctx.nextAlarm(), who});
+  co_return ctx.broadcast(Pong{current(ctx).events, ++pingsSinceWake, ctx.nextAlarm(), who, std::string(ctx.id())});
 }
 
 Task<Status> onFail(Ctx&, const Fail& f) {

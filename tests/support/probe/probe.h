@@ -64,8 +64,9 @@ struct Pong {
   std::int64_t sinceWake = 0;  // pings served by this instance of the core
   std::optional<rooms::Timestamp> nextAlarm;
   std::string connection;      // the sender's id and name, "" for direct sends
+  std::string room;            // the room's id, as the core knows it
 };
-ROOMS_TAGGED(Pong, events, sinceWake, nextAlarm, connection)
+ROOMS_TAGGED(Pong, events, sinceWake, nextAlarm, connection, room)
 struct AlarmRan {
   std::int64_t alarms = 0;
   std::int32_t retryCount = 0;
