@@ -11,15 +11,17 @@ import { EffectKind, LogLevel } from "./wire.js";
 
 const CONSOLE = Object.freeze({ [LogLevel.Info]: "log", [LogLevel.Warn]: "warn", [LogLevel.Error]: "error" });
 
-// Control characters (U+0000-U+001F, U+007F) and the JS line separators
-// U+2028/U+2029, which a log line may not hold raw.
-const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/g;
-const SHORT = Object.freeze({ "\n": "\\n", "\r": "\\r", "\t": "\\t" });
+// Control characters (U+0000-U+001F, U+007F), the JS line separators
+// U+2028/U+2029, which a log line may not hold raw, and the backslash that
+// starts every escape.
+const CONTROL = /[\\\u0000-\u001f\u007f\u2028\u2029]/g;
+const SHORT = Object.freeze({ "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\" });
 
 // Text for one log line: user input inside it (connection ids, room ids,
 // frames quoted in errors) cannot start a line of its own, so it cannot
-// forge one. \n, \r and \t become their escapes, the others \u00XX.
-// Backslashes stay as they are.
+// forge one. \n, \r and \t become their escapes, the others \u00XX, and a
+// backslash becomes two, so an escape in the line always stands for the
+// character it names (a client's own backslash and "n" read as "\\n").
 export function logSafe(text) {
   return String(text).replace(CONTROL, (c) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -23,11 +23,13 @@ after(async () => {
   await server?.close();
 });
 
-test("a connection id holding \\n and \\r is logged escaped: no forged line", TEST, async (t) => {
+test("a connection id holding \\n, \\r and backslashes is logged escaped: no forged line, no look-alike escape", TEST, async (t) => {
   const pool = clientPool(t);
   const room = uniqueId("logs");
   const marker = uniqueId("FORGED");
-  const userId = `evil\n[durable-rooms chat/${room}] ${marker} line\r\n${marker} again\u2028${marker} sep`;
+  // The last part is a backslash and an "n", not a newline: it must not
+  // read as the escape of one.
+  const userId = `evil\n[durable-rooms chat/${room}] ${marker} line\r\n${marker} again\u2028${marker} sep\\nnot a newline`;
   const from = output.length;
   const evil = await pool.add(openChat(server.url, room, userId));
   const mark = evil.mark();
@@ -42,7 +44,10 @@ test("a connection id holding \\n and \\r is logged escaped: no forged line", TE
   assert.equal(withMarker.length, 1, `one line holds the whole id:\n${withMarker.join("\n")}`);
   const line = withMarker[0];
   assert.ok(!line.includes("\r") && !line.includes("\u2028"), JSON.stringify(line));
-  assert.ok(line.includes(`evil\\n[durable-rooms chat/${room}] ${marker} line\\r\\n${marker} again\\u2028${marker} sep`), line);
+  assert.ok(
+    line.includes(`evil\\n[durable-rooms chat/${room}] ${marker} line\\r\\n${marker} again\\u2028${marker} sep\\\\nnot a newline`),
+    line,
+  );
   assert.match(line, /failed the event schema/);
   // No line starts with the forged prefix.
   assert.ok(!lines.some((l) => l.startsWith(`[durable-rooms chat/${room}] ${marker}`)));
