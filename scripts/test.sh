@@ -59,7 +59,7 @@ node --test tests/client/
 say "the rest of build/native (the doctest suite)"
 cmake --build build/native -j"$JOBS" >/dev/null
 say "doctest, native"
-ctest --test-dir build/native --output-on-failure
+ctest --test-dir build/native --output-on-failure -j"$JOBS"
 say "the rest of build/wasm (the doctest suite compiled to Wasm)"
 cmake --build build/wasm -j"$JOBS" >/dev/null
 say "doctest, compiled to Wasm, under node"

@@ -141,12 +141,18 @@ export function makeRoomsDurableObject(config) {
     }
 
     // Handles the queued messages that arrived before `mark` (a count of
-    // messages received) while the core is up; stops at a trap.
+    // messages received) while the core is up; stops at a trap. A platform
+    // call that throws while one message's batch is applied (a storage
+    // limit, say) ends that batch only: the messages after it still run.
     handleQueued(mark) {
       while (this.core && this.inbox.handled < mark) {
         const slot = this.inbox.nextSlot();
         const message = this.inbox.take();
-        this.apply(this.guard((core) => core.message(slot, message)));
+        try {
+          this.apply(this.guard((core) => core.message(slot, message)));
+        } catch (e) {
+          console.error(logSafe(`durable-rooms: a message to ${this.label()} failed on the platform: ${e?.message ?? e}`));
+        }
       }
     }
 
