@@ -1290,6 +1290,61 @@ TEST_CASE("runtime: a user's rooms::Schema specialisation works as a field type"
                                    "readonly trail: ReadonlyArray<readonly [x: number, y: number]>; };"));
 }
 
+// ---- The state's size limit ------------------------------------------------------------
+
+namespace blob {
+struct State {
+  std::string data;
+};
+ROOMS_STRUCT(State, data)
+struct Fill {
+  std::int64_t bytes = 0;
+};
+ROOMS_TAGGED(Fill, bytes)
+using Event = std::variant<Fill>;
+struct Filled {
+  std::int64_t bytes = 0;
+};
+ROOMS_TAGGED(Filled, bytes)
+using Broadcast = std::variant<Filled>;
+using Blob = rooms::Room<"blob", State, probe::Connection, Event, Broadcast>;
+
+rooms::Handlers<Blob> handlers() {
+  return {.onEvent = rooms::dispatch([](rooms::RoomCtx<Blob>& ctx, const Fill& f) -> rooms::Task<rooms::Status> {
+    ROOMS_TRY(ctx.save(State{std::string(static_cast<std::size_t>(f.bytes), 'x')}));
+    co_return ctx.broadcast(Filled{f.bytes});
+  })};
+}
+}  // namespace blob
+
+TEST_CASE("runtime: a state over the platform's 2 MB value limit is refused, typed, and changes nothing") {
+  rooms::Registry reg;
+  reg.add<blob::Blob>(blob::handlers());
+  InMemoryRuntime rt(reg);
+  auto* a = rt.connect<blob::Blob>("b", {.id = "a", .initialState = {"a", std::nullopt}}).value();
+  // {"data":"…"}: 11 bytes around the string.
+  const auto fits = static_cast<std::int64_t>(rooms::kMaxStateBytes) - 11;
+  Reply r = rt.room("blob").send("b", R"({"_tag":"Fill","bytes":)" + std::to_string(fits) + "}");
+  CHECK_MESSAGE(r.ok, r.payload);
+  CHECK(rt.room("blob").getState("b").payload.size() == rooms::kMaxStateBytes);
+  REQUIRE(a->received().size() == 1);
+
+  Reply over = rt.room("blob").send("b", R"({"_tag":"Fill","bytes":)" + std::to_string(fits + 1) + "}");
+  CHECK_FALSE(over.ok);
+  CHECK(over.tag == "RoomExecutionError");
+  CHECK(contains(over.payload, "RoomValidationError"));
+  CHECK(contains(over.payload, "a state of at most 1,999,989 bytes as JSON"));
+  CHECK(a->received().size() == 1);  // nothing broadcast
+  CHECK(rt.room("blob").getState("b").payload.size() == rooms::kMaxStateBytes);  // the saved state stands
+
+  // Over a socket, the same: the room keeps serving.
+  a->receiveRaw(R"({"_tag":"Fill","bytes":3000000})");
+  CHECK(a->received().size() == 1);
+  a->receiveRaw(R"({"_tag":"Fill","bytes":5})");
+  REQUIRE(a->received().size() == 2);
+  CHECK(rt.room("blob").getState("b").payload == R"({"data":"xxxxx"})");
+}
+
 // ---- Budgets and log limits -------------------------------------------------------------
 
 namespace {

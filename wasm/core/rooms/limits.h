@@ -182,6 +182,11 @@ struct RoomOptions {
 
 // Storage keys the core owns.
 inline constexpr std::string_view kStateKey = "rooms:state";
+// The largest state a room may save, as JSON: the platform stores at most
+// 2 MB (key and value together) under one key of a SQLite-backed object,
+// and throws past it (local workerd only at 4 MiB). A larger save is refused
+// with RoomValidationError and changes nothing.
+inline constexpr std::size_t kMaxStateBytes = 2'000'000 - kStateKey.size();
 inline constexpr std::string_view kAlarmKey = "rooms:alarm";
 inline constexpr std::string_view kAlarmFailureKey = "rooms:alarm-failure";
 // Resume: the head {"seq":last,"first":oldest buffered,"bytes":total} and one

@@ -745,6 +745,9 @@ template <class R>
 Status RoomInstance<R>::saveState(State s) {
   auto bytes = encoder_.encode(s);
   if (!bytes) return RoomError{"state has no JSON form (NaN, infinity or invalid UTF-8)"};
+  if (bytes->size() > kMaxStateBytes)
+    return RoomValidationError{"$", "a state of at most " + LogLimiter::grouped(kMaxStateBytes) + " bytes as JSON",
+                               LogLimiter::grouped(bytes->size()) + " bytes", {}};
   out_->put(kStateKey, *bytes);
   state_ = std::move(s);
   stateLoaded_ = true;
