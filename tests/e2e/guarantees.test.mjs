@@ -50,6 +50,19 @@ async function value(base, room, id, op, arg) {
 // `aliceMark`. Every Say counts, each sender's Messages come in the order
 // sent, and carol's UserLeft only after all of hers: the close waited for the
 // messages that arrived before it.
+// alice, bob and carol in a chat room of their own, each having seen the
+// others join.
+async function threeInChat(t, prefix) {
+  const pool = clientPool(t);
+  const chatRoom = uniqueId(prefix);
+  const alice = await pool.add(chat(server.url, chatRoom, "alice"));
+  const bob = await pool.add(chat(server.url, chatRoom, "bob"));
+  const carol = await pool.add(chat(server.url, chatRoom, "carol"));
+  await alice.waitFor(tagged("UserJoined", { userId: "carol" }));
+  await bob.waitFor(tagged("UserJoined", { userId: "carol" }));
+  return { chatRoom, alice, bob, carol };
+}
+
 async function burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark, bob, carol, countBefore }) {
   const sent = { bob: [], carol: [] };
   for (let i = 0; i < 8; i++) {
@@ -141,17 +154,10 @@ describe("guarantees on workerd", { concurrency: true }, () => {
     });
 
     test("messages and a close that reach a hibernated room together are handled in arrival order", async (t) => {
-      const base = server.url;
-      const pool = clientPool(t);
-      const chatRoom = uniqueId("hibburst");
-      const alice = await pool.add(chat(base, chatRoom, "alice"));
-      const bob = await pool.add(chat(base, chatRoom, "bob"));
-      const carol = await pool.add(chat(base, chatRoom, "carol"));
-      await alice.waitFor(tagged("UserJoined", { userId: "carol" }));
-      await bob.waitFor(tagged("UserJoined", { userId: "carol" }));
+      const { chatRoom, alice, bob, carol } = await threeInChat(t, "hibburst");
       const aliceMark = alice.mark();
       await delay(IDLE_MS);
-      await burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark, bob, carol, countBefore: 0 });
+      await burstOfSaysAndAClose(server.url, chatRoom, { alice, aliceMark, bob, carol, countBefore: 0 });
     });
   });
 
@@ -236,16 +242,10 @@ describe("guarantees on workerd", { concurrency: true }, () => {
 
   describe("messages that arrive together", { concurrency: true }, () => {
     test("are handled one by one in arrival order, and a close waits for those before it", async (t) => {
-      const base = server.url;
-      const pool = clientPool(t);
-      const chatRoom = uniqueId("burst");
-      const alice = await pool.add(chat(base, chatRoom, "alice"));
-      const bob = await pool.add(chat(base, chatRoom, "bob"));
-      const carol = await pool.add(chat(base, chatRoom, "carol"));
-      await alice.waitFor(tagged("UserJoined", { userId: "carol" }));
+      const { chatRoom, alice, bob, carol } = await threeInChat(t, "burst");
       alice.send({ _tag: "Say", text: "before" });
       await carol.waitFor(tagged("Message", { text: "before" }));
-      await burstOfSaysAndAClose(base, chatRoom, { alice, aliceMark: alice.mark(), bob, carol, countBefore: 1 });
+      await burstOfSaysAndAClose(server.url, chatRoom, { alice, aliceMark: alice.mark(), bob, carol, countBefore: 1 });
     });
 
     test("a trap fails only its own message; the ones after it are handled by the rebuilt core", async (t) => {
