@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rooms/host.h"
+#include "runtime/host.h"
 #include "rooms/limits.h"
 
 class BenchHost final : public rooms::Host {

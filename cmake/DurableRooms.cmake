@@ -81,10 +81,16 @@ set_property(GLOBAL PROPERTY DURABLE_ROOMS_VENDOR_DIR "${DURABLE_ROOMS_VENDOR_DI
 function(durable_rooms_core_library name)
   get_property(root GLOBAL PROPERTY DURABLE_ROOMS_ROOT)
   get_property(vendor GLOBAL PROPERTY DURABLE_ROOMS_VENDOR_DIR)
-  set(src "${root}/wasm/core/rooms")
+  set(src "${root}/wasm/core/src")
   add_library(${name} STATIC
-    ${src}/effects.cpp ${src}/errors.cpp ${src}/json.cpp ${src}/room.cpp ${src}/schema.cpp ${src}/testing.cpp)
-  target_include_directories(${name} PUBLIC "${root}/wasm/core")
+    ${src}/effects.cpp ${src}/errors.cpp ${src}/json.cpp ${src}/registry.cpp ${src}/schema.cpp ${src}/testing.cpp
+    ${src}/runtime/alarm.cpp ${src}/runtime/facades.cpp ${src}/runtime/limits.cpp ${src}/runtime/liveness.cpp
+    ${src}/runtime/presence.cpp ${src}/runtime/resume.cpp ${src}/runtime/runtime.cpp ${src}/runtime/selection.cpp)
+  # include/: the author's API (rooms/rooms.h, rooms/module.h, rooms/testing.h).
+  # src/: the runtime's insides, for the library, the Wasm bindings and
+  # durable-rooms' own tests of them; a room author never includes them.
+  target_include_directories(${name} PUBLIC "${root}/wasm/core/include")
+  target_include_directories(${name} PRIVATE "${src}")
   target_include_directories(${name} SYSTEM PUBLIC "${vendor}")
   target_compile_features(${name} PUBLIC cxx_std_20)
   set_target_properties(${name} PROPERTIES CXX_EXTENSIONS OFF)
@@ -119,7 +125,7 @@ endif()
 if(NOT TARGET durable_rooms_core AND _durable_rooms_prebuilt)
   add_library(durable_rooms_core STATIC IMPORTED GLOBAL)
   set_target_properties(durable_rooms_core PROPERTIES IMPORTED_LOCATION "${_durable_rooms_prebuilt}")
-  target_include_directories(durable_rooms_core INTERFACE "${_durable_rooms_root}/wasm/core")
+  target_include_directories(durable_rooms_core INTERFACE "${_durable_rooms_root}/wasm/core/include")
   target_include_directories(durable_rooms_core SYSTEM INTERFACE "${DURABLE_ROOMS_VENDOR_DIR}")
   target_compile_features(durable_rooms_core INTERFACE cxx_std_20)
   if(EMSCRIPTEN)
@@ -154,6 +160,7 @@ function(durable_rooms_add_module target)
     target_compile_options(${target}_rooms PRIVATE $<$<CONFIG:>:-O2>)
     add_executable(${target} "${root}/wasm/bindings/bindings.cpp")
     target_link_libraries(${target} PRIVATE ${target}_rooms)
+    target_include_directories(${target} PRIVATE "${root}/wasm/core/src")
     target_compile_options(${target} PRIVATE $<$<CONFIG:>:-O2>)
     # Every flag workerd needs (platform notes, sections 5-7).
     target_link_options(${target} PRIVATE

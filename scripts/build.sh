@@ -51,7 +51,7 @@ say "native (build/native)"
 cmake -S . -B build/native -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" >/dev/null
 [ "$CONFIGURE_ONLY" = 1 ] || cmake --build build/native -j"$JOBS" "${native_targets[@]}"
 
-say "wire protocol constants (shim/wire.js, from wasm/core/rooms/wire.h)"
+say "wire protocol constants (shim/wire.js, from wasm/core/src/runtime/wire.h)"
 build/native/gen_wire > shim/wire.js.tmp && mv shim/wire.js.tmp shim/wire.js
 
 say "wasm (build/wasm)"

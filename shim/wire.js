@@ -1,4 +1,4 @@
-// Generated from wasm/core/rooms/wire.h by tools/gen_wire; do not edit.
+// Generated from wasm/core/src/runtime/wire.h by tools/gen_wire; do not edit.
 // The numbers of the wire protocol between the core and the shim.
 
 export const EffectKind = Object.freeze({

@@ -1,4 +1,4 @@
-// Prints shim/wire.js, the JS side of wasm/core/rooms/wire.h: one frozen
+// Prints shim/wire.js, the JS side of wasm/core/src/runtime/wire.h: one frozen
 // object per list, name → value, the names as in C++.
 //   gen_wire                 the module, on stdout (scripts/build.sh writes it)
 //   gen_wire --check FILE    exit 1, saying what to run, unless FILE holds
@@ -8,13 +8,13 @@
 #include <sstream>
 #include <string>
 
-#include "rooms/wire.h"
+#include "runtime/wire.h"
 
 namespace {
 
 std::string module() {
   std::string out =
-      "// Generated from wasm/core/rooms/wire.h by tools/gen_wire; do not edit.\n"
+      "// Generated from wasm/core/src/runtime/wire.h by tools/gen_wire; do not edit.\n"
       "// The numbers of the wire protocol between the core and the shim.\n";
   for (const auto& list : rooms::wire::lists) {
     out += "\nexport const ";
@@ -40,13 +40,13 @@ int main(int argc, char** argv) {
     committed << in.rdbuf();
     if (!in || committed.str() != text) {
       std::fprintf(stderr,
-                   "%s is not what wasm/core/rooms/wire.h generates: the C++ and JS sides of the wire "
+                   "%s is not what wasm/core/src/runtime/wire.h generates: the C++ and JS sides of the wire "
                    "protocol disagree.\nRegenerate it with `bash scripts/build.sh` (or `build/native/gen_wire > "
                    "shim/wire.js`) and commit it.\n",
                    argv[2]);
       return 1;
     }
-    std::printf("%s matches wasm/core/rooms/wire.h\n", argv[2]);
+    std::printf("%s matches wasm/core/src/runtime/wire.h\n", argv[2]);
     return 0;
   }
   if (argc != 1) {

@@ -11,6 +11,7 @@
 #include "probe/liveness.h"
 #include "probe/probe.h"
 #include "rooms/testing.h"
+#include "runtime/attachment.h"
 #include "support/support.h"
 
 namespace {

@@ -33,7 +33,7 @@ struct Opts {
 };
 
 TestConnection* enter(InMemoryRuntime& rt, const std::string& id, Opts o) {
-  rooms::RoomInstance<Lobby>::Upgrade up;
+  rooms::testing::ConnectOptions<Lobby> up;
   up.id = id;
   up.initialState = {o.user.empty() ? id : o.user, o.status};
   up.resume = o.resume;
@@ -258,7 +258,7 @@ TEST_CASE("presence: a joiner whose onConnect fails is never announced") {
   auto* a = enter(rt, "a");
   a->clearReceived();
   // onConnect joins the topics of the upgrade's meta; an empty topic fails it.
-  rooms::RoomInstance<Lobby>::Upgrade up;
+  rooms::testing::ConnectOptions<Lobby> up;
   up.id = "bad";
   up.initialState = {"bad", "x"};
   up.metaJson = R"({"topics":[""]})";

@@ -16,6 +16,7 @@
 #include "chat/chat.h"
 #include "probe/probe.h"
 #include "rooms/testing.h"
+#include "runtime/instance.h"
 #include "support/support.h"
 
 namespace {
@@ -723,6 +724,7 @@ TEST_CASE("runtime: a failing onConnect refuses the upgrade with 500 and closes 
   rooms::Registry reg;
   rooms::Handlers<Edge> h;
   h.onConnect = refuseNamedRefuse;
+  h.onEvent = echoMetaOnEvent;
   std::uint32_t expectCode = 1011;
   SUBCASE("without onError: closed with 1011") {}
   SUBCASE("onError closes with its own code") {
@@ -1404,7 +1406,7 @@ TEST_CASE("budget: a connection flooding frames is closed with 1008 and its onCl
 
 TEST_CASE("budget: the byte budget closes a connection sending too many bytes") {
   rooms::Registry reg;
-  reg.add<chat::Chat>(chat::handlers(), {.inboundBytesPerSecond = 1000, .inboundByteBurst = 2000});
+  reg.add<chat::Chat>(chat::handlers(), {.maxFrameBytes = 2000, .inboundBytesPerSecond = 1000, .inboundByteBurst = 2000});
   InMemoryRuntime rt(reg);
   auto* alice = member(rt, "alice");
   auto* bob = member(rt, "bob");
@@ -1419,7 +1421,7 @@ TEST_CASE("budget: the byte budget closes a connection sending too many bytes") 
 
 TEST_CASE("budget: traffic under the rate is never closed, and the buckets refill") {
   rooms::Registry reg;
-  reg.add<chat::Chat>(chat::handlers(), {.inboundFramesPerSecond = 10, .inboundFrameBurst = 20,
+  reg.add<chat::Chat>(chat::handlers(), {.maxFrameBytes = 2000, .inboundFramesPerSecond = 10, .inboundFrameBurst = 20,
                                          .inboundBytesPerSecond = 10 * 100, .inboundByteBurst = 20 * 100});
   InMemoryRuntime rt(reg);
   auto* alice = member(rt, "alice");

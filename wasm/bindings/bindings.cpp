@@ -24,8 +24,8 @@
 #include <emscripten/emscripten.h>
 
 #include "rooms/module.h"
-#include "rooms/room.h"
-#include "rooms/wire.h"
+#include "runtime/instance.h"
+#include "runtime/wire.h"
 
 namespace {
 

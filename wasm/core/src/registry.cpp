@@ -1,6 +1,40 @@
-#include "rooms/room.h"
+#include "rooms/registry.h"
+
+#include "runtime/instance.h"
 
 namespace rooms {
+
+std::vector<std::string> detail::checkOptions(std::string_view name, const RoomOptions& o, const OptionFacts& facts) {
+  std::vector<std::string> out;
+  auto bad = [&](std::string what) { out.push_back("room type " + std::string(name) + ": " + std::move(what)); };
+  auto n = [](auto v) { return std::to_string(v); };
+  if (!facts.hasOnEvent) bad("Handlers::onEvent is not set (every room handles its events)");
+  if (o.maxFrameBytes == 0) bad("maxFrameBytes is 0; no frame could pass");
+  if (o.maxAttachmentBytes == 0) bad("maxAttachmentBytes is 0; no connection state fits");
+  if (o.inboundBytesPerSecond > 0) {
+    std::size_t burst = o.inboundByteBurst > 0 ? o.inboundByteBurst : o.inboundBytesPerSecond;
+    if (burst < o.maxFrameBytes)
+      bad("inboundByteBurst is " + n(burst) + " bytes" + (o.inboundByteBurst > 0 ? "" : " (one second of inboundBytesPerSecond)") +
+          ", below maxFrameBytes (" + n(o.maxFrameBytes) + "): a frame that long could never pass");
+  }
+  if (o.coalesce.windowMs > 0 && !facts.objectBroadcast)
+    bad("coalesce.windowMs is " + n(o.coalesce.windowMs) +
+        " but Broadcast does not encode as a JSON object: a coalesced array would be ambiguous");
+  if (o.coalesce.windowMs > 0 && o.coalesce.maxFrames == 0) bad("coalesce.maxFrames is 0");
+  if (o.heartbeat) {
+    const Heartbeat& h = *o.heartbeat;
+    if (h.staleAfter.count() <= 0) bad("heartbeat.staleAfter is " + n(h.staleAfter.count()) + " ms; it must be positive");
+    if (h.sweepEvery.count() < 0) bad("heartbeat.sweepEvery is " + n(h.sweepEvery.count()) + " ms; 0 (a quarter of staleAfter) or more");
+    for (auto [what, text] : {std::pair{"request", &h.request}, std::pair{"response", &h.response}}) {
+      if (text->empty()) bad(std::string("heartbeat.") + what + " is empty");
+      else if (text->size() > kMaxHeartbeatTextLength)
+        bad(std::string("heartbeat.") + what + " is " + n(text->size()) + " characters; the platform's limit is " +
+            n(kMaxHeartbeatTextLength));
+    }
+  }
+  if (o.resumeFrames == 0) bad("resumeFrames is 0; resuming clients would always resync");
+  return out;
+}
 
 std::vector<std::string> Registry::names() const {
   std::vector<std::string> out;
@@ -11,7 +45,8 @@ std::vector<std::string> Registry::names() const {
 Result<std::unique_ptr<RoomInstanceBase>> Registry::create(std::string_view name, std::string id, Host& host) const {
   auto it = types_.find(name);
   if (it == types_.end()) return RoomNotFoundError{std::string(name)};
-  return it->second.create(std::move(id), host, *this);
+  if (!problems_.empty()) return RoomError{"the registry refused its room options: " + problems_.front()};
+  return detail::newRuntime(it->second.type, it->second.options, std::move(id), host, *this);
 }
 
 std::string Registry::jsonSchemas() const {

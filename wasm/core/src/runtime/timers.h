@@ -18,7 +18,7 @@
 #include "rooms/json.h"
 #include "rooms/limits.h"
 
-namespace rooms {
+namespace rooms::detail {
 
 // The runtime's entry for the stale-socket sweep.
 inline constexpr std::string_view kSweepTimer = "$sweep";
@@ -95,4 +95,4 @@ class TimerTable {
   Entries entries_;
 };
 
-}  // namespace rooms
+}  // namespace rooms::detail

@@ -38,6 +38,7 @@
 #include "rooms/json.h"
 #include "rooms/limits.h"
 #include "rooms/schema.h"
+#include "runtime/component.h"
 
 namespace rooms {
 
@@ -122,9 +123,6 @@ inline std::string sequencedFrame(std::uint64_t seq, std::string_view object) {
   return out;
 }
 
-inline std::string resyncFrame(std::uint64_t seq) {
-  return "{\"$rooms\":\"ResyncRequired\",\"seq\":" + std::to_string(seq) + "}";
-}
 
 inline std::string resumeFrameKey(std::uint64_t seq) { return std::string(kResumeFramePrefix) + std::to_string(seq); }
 
@@ -154,3 +152,49 @@ struct ResumeHead {
 };
 
 }  // namespace rooms
+
+namespace rooms::detail {
+
+class Runtime;
+
+// The resume log of a room declared with rooms::Resume: numbers and stores
+// every frame the room sends, and replays to a socket that asked to resume
+// the frames addressed to it that it missed. Such a socket gets no live
+// frame before them (after its onConnect): frames addressed to it meanwhile
+// are held here.
+class ResumeLog final : public Component {
+ public:
+  explicit ResumeLog(Runtime& rt) : rt_(rt) {}
+
+  // `c` asked to resume after `from` (its upgrade's "resume").
+  void begin(ConnRecord& c, std::uint64_t from);
+  // The frame with "$seq", stored in the buffer; `slots`/`n` lose the
+  // sockets that wait for their missed frames (they get it later).
+  std::string sequence(std::string_view bytes, const ResumeSelection& sel, const std::uint32_t*& slots,
+                       std::size_t& n);
+
+  void connectEnded(ConnRecord& c, bool ok) override;
+  void forget(ConnRecord& c) override;
+  void crossingEnded() override;
+
+ private:
+  struct Waiting {
+    ConnRecord* c;
+    std::uint64_t from, upTo;
+    std::vector<std::string> held;
+  };
+  ResumeHead& head();
+  Waiting* waitingOf(const ConnRecord* c);
+  void replay(Waiting w);
+
+  Runtime& rt_;
+  std::optional<ResumeHead> head_;  // read on first need per wake
+  bool headDirty_ = false;
+  // Record bytes of frames buffered this wake, from seq sizesFrom_ on.
+  std::vector<std::uint64_t> sizes_;
+  std::uint64_t sizesFrom_ = 0;
+  std::vector<Waiting> waiting_;
+  std::vector<std::uint32_t> live_;  // scratch for sequence()
+};
+
+}  // namespace rooms::detail

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rooms/effects.h"
+#include "runtime/effects.h"
 #include "rooms/limits.h"
 
 namespace rooms {
@@ -28,7 +28,6 @@ class Coalescer {
   explicit Coalescer(CoalesceOptions opts) : opts_(opts) {}
 
   bool on() const { return opts_.windowMs > 0; }
-  bool idle() const { return waiting_.empty(); }
 
   // Queues `frame` for `slots`. The first frame of a window asks the
   // platform for a flush after the window (a FlushAfter effect); a recipient

@@ -1,23 +1,25 @@
-// Sibling calls, the runtime's side: a handler's `co_await ctx.room<O>()...`
-// suspends on a CallAwaitable, the instance hands the call to the platform
-// as a Call effect, and resumes the handler with the reply. Not for room
-// authors; they see SiblingRoom (room.h).
+// Sibling calls, the awaitable side: `co_await ctx.room<O>().send(...)`
+// suspends the handler on a CallAwaitable; the runtime (a CallSink) hands the
+// call to the platform and resumes the handler with the reply.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
-#include "rooms/effects.h"
 #include "rooms/errors.h"
 #include "rooms/schema.h"
 #include "rooms/task.h"
 
-namespace rooms {
+namespace rooms::detail {
 
-// A call to another room, handed to the platform; the handler resumes with
-// its outcome.
+// What a handler may ask of a sibling room; the values are the wire's
+// (runtime/wire.h, CallOp), checked there.
+enum class SiblingOp : std::uint32_t { Send = 1, GetState = 2, Broadcast = 3 };
+
+// A call handed to the platform; the handler resumes with its outcome.
 class PendingCall {
  public:
   virtual ~PendingCall() = default;
@@ -28,20 +30,17 @@ class CallSink {
  public:
   virtual ~CallSink() = default;
   virtual bool hasRoom(std::string_view name) const = 0;
-  virtual void startCall(CallOp op, std::string_view room, std::string_view id, std::string payload,
+  virtual void startCall(SiblingOp op, std::string_view room, std::string_view id, std::string payload,
                          coro::coroutine_handle<> h, PendingCall* call) = 0;
 };
-
 
 template <class T>
 class CallAwaitable final : public PendingCall {
  public:
-  CallAwaitable(CallSink* sink, CallOp op, std::string room, std::string id, std::optional<std::string> payload,
-                std::optional<Error> early)
-      : sink_(sink), op_(op), room_(std::move(room)), id_(std::move(id)), payload_(std::move(payload)),
-        early_(std::move(early)) {
-    if (!early_ && !payload_) early_ = RoomError{"value has no JSON form (NaN, infinity or invalid UTF-8)"};
-    if (!early_ && !sink_->hasRoom(room_)) early_ = RoomNotFoundError{room_};
+  CallAwaitable(CallSink* sink, SiblingOp op, std::string room, std::string id, std::optional<std::string> payload)
+      : sink_(sink), op_(op), room_(std::move(room)), id_(std::move(id)), payload_(std::move(payload)) {
+    if (!payload_) early_ = RoomError{"value has no JSON form (NaN, infinity or invalid UTF-8)"};
+    else if (!sink_->hasRoom(room_)) early_ = RoomNotFoundError{room_};
   }
   bool await_ready() const noexcept { return early_.has_value(); }
   void await_suspend(coro::coroutine_handle<> h) { sink_->startCall(op_, room_, id_, std::move(*payload_), h, this); }
@@ -65,7 +64,7 @@ class CallAwaitable final : public PendingCall {
 
  private:
   CallSink* sink_;
-  CallOp op_;
+  SiblingOp op_;
   std::string room_, id_;
   std::optional<std::string> payload_;
   std::optional<Error> early_;
@@ -73,4 +72,4 @@ class CallAwaitable final : public PendingCall {
   std::string tag_;
 };
 
-}  // namespace rooms
+}  // namespace rooms::detail

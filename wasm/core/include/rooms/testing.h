@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -20,12 +21,29 @@
 #include <string>
 #include <vector>
 
-#include "rooms/room.h"
+#include "rooms/registry.h"
+
+namespace rooms {
+class RoomInstanceBase;
+class EffectBatch;
+}  // namespace rooms
 
 namespace rooms::testing {
 
 class InMemoryRuntime;
 struct Instance;
+
+// The options of InMemoryRuntime::connect<R>, as the worker-side client
+// gives them.
+template <class R>
+struct ConnectOptions {
+  std::optional<std::string> id;
+  std::vector<std::string> tags;
+  std::string metaJson;
+  typename R::Connection initialState;
+  OnDuplicate onDuplicate = OnDuplicate::Allow;
+  std::optional<std::uint64_t> resume;
+};
 
 // What a request to a room answered.
 struct Reply {
@@ -129,7 +147,7 @@ class InMemoryRuntime {
   // reply (UpgradeError etc.) and no connection; RoomNotFoundError when the
   // registry has no room type R.
   template <class R>
-  Result<TestConnection*> connect(std::string_view id, typename RoomInstance<R>::Upgrade up);
+  Result<TestConnection*> connect(std::string_view id, ConnectOptions<R> up);
   // The last reply of connect(), for its error details.
   const Reply& lastReply() const { return last_; }
 
@@ -169,6 +187,21 @@ class InMemoryRuntime {
   // The attachment a socket holds now (tests of its format).
   static const std::string& attachmentOf(const TestConnection& c) { return c.attachment_; }
 
+  // A room's platform state as an earlier version of durable-rooms left it
+  // (tests of stored formats): its storage, its alarm and its sockets, each
+  // with its slot, connection id, user tags and attachment text. The room
+  // is hibernated (no instance); the next event wakes it over this state.
+  struct StoredSocket {
+    std::uint32_t slot = 0;
+    std::string id;
+    std::vector<std::string> tags;
+    std::string attachment;
+  };
+  void restore(std::string_view name, std::string_view id, std::map<std::string, std::string> storage,
+               std::optional<double> alarm, std::vector<StoredSocket> sockets);
+  // The client end of a restored (or any) socket, or null.
+  TestConnection* socket(std::string_view name, std::string_view id, std::uint32_t slot);
+
   // While held, sibling calls wait (their handlers stay suspended) until
   // releaseSiblingCalls(), so tests can interleave events with them.
   void holdSiblingCalls() { holdCalls_ = true; }
@@ -178,13 +211,15 @@ class InMemoryRuntime {
   friend class TestConnection;
   friend class RoomClient;
   friend struct Instance;
+  using Call = std::function<void(RoomInstanceBase&, EffectBatch&, std::uint32_t req)>;
 
   Instance& instance(std::string_view name, std::string_view id);
   RoomInstanceBase& core(Instance& inst);
   // Runs `fn(core, batch, req)`, applies the batch (and what follows from
   // it: sibling calls, client close replies) and returns the request's reply.
-  template <class Fn>
-  Reply request(Instance& inst, Fn&& fn);
+  Reply request(Instance& inst, const Call& fn);
+  // connect<R> once the registry is known to hold R under its name.
+  Result<TestConnection*> connectAs(const detail::RoomType& type, std::string_view id, detail::Upgrade up);
   void apply(Instance& inst, const EffectBatch& batch);
   void runFlush(Instance& inst);
   void drainCloses();
@@ -213,7 +248,7 @@ class InMemoryRuntime {
   struct HeldCall {
     Instance* inst;
     std::uint32_t callId;
-    CallOp op;
+    std::uint32_t op;
     std::string room, id, payload;
   };
   bool holdCalls_ = false;
@@ -225,75 +260,25 @@ class InMemoryRuntime {
   TestConnection* lastAccepted_ = nullptr;
 };
 
-// One room instance with its simulated platform.
-struct Instance final : Host {
-  InMemoryRuntime* rt = nullptr;
-  std::string name, id;
-  std::unique_ptr<RoomInstanceBase> core;
-  std::map<std::string, std::string, std::less<>> storage;
-  std::optional<double> alarm;
-  // When the flush a FlushAfter effect asked for falls due (coalescing).
-  std::optional<double> flushAt;
-  int alarmRetry = 0;
-  // slot → client end; kept across hibernation like the platform's sockets.
-  std::map<std::uint32_t, std::unique_ptr<TestConnection>> sockets;
-  // Client ends whose slot was reused; kept so tests' pointers stay valid.
-  std::vector<std::unique_ptr<TestConnection>> closedSockets;
-
-  double now() override {
-    ++rt->clockReads_;
-    return rt->now_;
-  }
-  std::string randomId() override { return "conn-" + std::to_string(rt->nextId_++); }
-  std::optional<std::string> load(std::string_view key) override {
-    auto it = storage.find(key);
-    if (it == storage.end()) return std::nullopt;
-    return it->second;
-  }
-  std::vector<ConnectionRecord> loadConnections() override;
-  std::string loadAttachment(std::uint32_t slot) override;
-  std::optional<double> autoResponseTime(std::uint32_t slot) override {
-    auto it = sockets.find(slot);
-    return it == sockets.end() ? std::nullopt : it->second->pingAt_;
-  }
-  std::optional<std::string> env(std::string_view key) override {
-    auto it = rt->env_.find(key);
-    if (it == rt->env_.end()) return std::nullopt;
-    return it->second;
-  }
-};
-
-template <class Fn>
-Reply InMemoryRuntime::request(Instance& inst, Fn&& fn) {
-  std::uint32_t req = nextReq_++;
-  EffectBatch batch;
-  fn(core(inst), batch, req);
-  apply(inst, batch);
-  drainCloses();
-  auto it = replies_.find(req);
-  if (it == replies_.end()) return Reply{false, "Pending", "{}"};
-  Reply r = std::move(it->second);
-  replies_.erase(it);
-  return r;
-}
-
 template <class R>
-Result<TestConnection*> InMemoryRuntime::connect(std::string_view id, typename RoomInstance<R>::Upgrade up) {
-  Instance& inst = instance(R::name, id);
-  lastAccepted_ = nullptr;
-  // The instance is a RoomInstance<R> only when the registry holds R under
-  // R::name; otherwise (no such room type, or another type by that name)
-  // the upgrade is refused as the platform refuses it.
-  if (!dynamic_cast<RoomInstance<R>*>(&core(inst))) {
+Result<TestConnection*> InMemoryRuntime::connect(std::string_view id, ConnectOptions<R> up) {
+  // Served only when the registry holds R under R::name; otherwise (no such
+  // room type, or another type by that name) the upgrade is refused as the
+  // platform refuses it.
+  const detail::RoomType* type = registry_.typeOf(R::name);
+  if (!dynamic_cast<const detail::TypedRoom<R>*>(type)) {
     Error e = RoomNotFoundError{std::string(R::name)};
     last_ = Reply{false, std::string(tagOf(e)), errorToJson(e)};
     return e;
   }
-  last_ = request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
-    static_cast<RoomInstance<R>&>(c).connect(req, std::move(up), b);
-  });
-  if (!last_.ok) return upgradeFailure(last_);
-  return lastAccepted_;
+  detail::Upgrade u;
+  u.id = std::move(up.id);
+  u.tags = std::move(up.tags);
+  u.metaJson = std::move(up.metaJson);
+  u.initialState = detail::AnyValue::make<typename R::Connection>(std::move(up.initialState));
+  u.onDuplicate = up.onDuplicate;
+  u.resume = up.resume;
+  return connectAs(*type, id, std::move(u));
 }
 
 }  // namespace rooms::testing

@@ -1,8 +1,75 @@
 #include "rooms/testing.h"
 
 #include <cstdio>
+#include <cstdlib>
+
+#include "runtime/effects.h"
+#include "runtime/host.h"
+#include "runtime/instance.h"
 
 namespace rooms::testing {
+
+// One room instance with its simulated platform.
+struct Instance final : Host {
+  InMemoryRuntime* rt = nullptr;
+  std::string name, id;
+  std::unique_ptr<RoomInstanceBase> core;
+  std::map<std::string, std::string, std::less<>> storage;
+  std::optional<double> alarm;
+  // When the flush a FlushAfter effect asked for falls due (coalescing).
+  std::optional<double> flushAt;
+  int alarmRetry = 0;
+  // slot → client end; kept across hibernation like the platform's sockets.
+  std::map<std::uint32_t, std::unique_ptr<TestConnection>> sockets;
+  // Client ends whose slot was reused; kept so tests' pointers stay valid.
+  std::vector<std::unique_ptr<TestConnection>> closedSockets;
+
+  double now() override {
+    ++rt->clockReads_;
+    return rt->now_;
+  }
+  std::string randomId() override { return "conn-" + std::to_string(rt->nextId_++); }
+  std::optional<std::string> load(std::string_view key) override {
+    auto it = storage.find(key);
+    if (it == storage.end()) return std::nullopt;
+    return it->second;
+  }
+  std::vector<ConnectionRecord> loadConnections() override;
+  std::string loadAttachment(std::uint32_t slot) override;
+  std::optional<double> autoResponseTime(std::uint32_t slot) override {
+    auto it = sockets.find(slot);
+    return it == sockets.end() ? std::nullopt : it->second->pingAt_;
+  }
+  std::optional<std::string> env(std::string_view key) override {
+    auto it = rt->env_.find(key);
+    if (it == rt->env_.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+Reply InMemoryRuntime::request(Instance& inst, const Call& fn) {
+  std::uint32_t req = nextReq_++;
+  EffectBatch batch;
+  fn(core(inst), batch, req);
+  apply(inst, batch);
+  drainCloses();
+  auto it = replies_.find(req);
+  if (it == replies_.end()) return Reply{false, "Pending", "{}"};
+  Reply r = std::move(it->second);
+  replies_.erase(it);
+  return r;
+}
+
+Result<TestConnection*> InMemoryRuntime::connectAs(const detail::RoomType& type, std::string_view id,
+                                                   detail::Upgrade up) {
+  Instance& inst = instance(type.name(), id);
+  lastAccepted_ = nullptr;
+  last_ = request(inst, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
+    static_cast<detail::Runtime&>(c).connect(req, std::move(up), b);
+  });
+  if (!last_.ok) return upgradeFailure(last_);
+  return lastAccepted_;
+}
 
 std::vector<std::string> TestConnection::receivedTags() const {
   std::vector<std::string> out;
@@ -88,7 +155,14 @@ std::string Instance::loadAttachment(std::uint32_t slot) {
   return it == sockets.end() ? std::string() : it->second->attachment_;
 }
 
-InMemoryRuntime::InMemoryRuntime(const Registry& registry, double startMs) : registry_(registry), now_(startMs) {}
+InMemoryRuntime::InMemoryRuntime(const Registry& registry, double startMs) : registry_(registry), now_(startMs) {
+  // A registry whose options make no sense serves nothing: say why, loudly.
+  if (!registry.problems().empty()) {
+    std::fputs("durable-rooms: the registry refused its room options:\n", stderr);
+    for (auto& p : registry.problems()) std::fprintf(stderr, "  %s\n", p.c_str());
+    std::abort();
+  }
+}
 InMemoryRuntime::~InMemoryRuntime() = default;
 
 Instance& InMemoryRuntime::instance(std::string_view name, std::string_view id) {
@@ -205,7 +279,7 @@ void InMemoryRuntime::apply(Instance& inst, const EffectBatch& batch) {
         break;
       case EffectKind::Call: {
         ++siblingCalls_;
-        HeldCall call{&inst, e.callId, static_cast<CallOp>(e.op), std::string(e.room), std::string(e.id),
+        HeldCall call{&inst, e.callId, e.op, std::string(e.room), std::string(e.id),
                       std::string(e.bytes)};
         if (holdCalls_) heldCalls_.push_back(std::move(call));
         else runCall(call);
@@ -239,7 +313,7 @@ Error InMemoryRuntime::upgradeFailure(const Reply& r) {
 void InMemoryRuntime::runCall(const HeldCall& call) {
   Instance& target = instance(call.room, call.id);
   Reply rep = request(target, [&](RoomInstanceBase& c, EffectBatch& b, std::uint32_t req) {
-    switch (call.op) {
+    switch (static_cast<CallOp>(call.op)) {
       case CallOp::Send: c.send(req, call.payload, b); break;
       case CallOp::GetState: c.getState(req, b); break;
       case CallOp::Broadcast: c.broadcast(req, call.payload, b); break;
@@ -316,6 +390,34 @@ void InMemoryRuntime::hibernate() {
     if (inst->flushAt) runFlush(*inst);
   attachmentLoads_ = 0;
   for (auto& [_, inst] : instances_) inst->core.reset();
+}
+
+void InMemoryRuntime::restore(std::string_view name, std::string_view id, std::map<std::string, std::string> storage,
+                              std::optional<double> alarm, std::vector<StoredSocket> sockets) {
+  Instance& inst = instance(name, id);
+  inst.core.reset();
+  inst.storage.clear();
+  for (auto& [k, v] : storage) inst.storage[k] = std::move(v);
+  inst.alarm = alarm;
+  inst.alarmRetry = 0;
+  for (auto& s : sockets) {
+    auto c = std::make_unique<TestConnection>();
+    c->rt_ = this;
+    c->inst_ = &inst;
+    c->slot_ = s.slot;
+    c->id_ = std::move(s.id);
+    c->tags_ = std::move(s.tags);
+    c->attachment_ = std::move(s.attachment);
+    auto& place = inst.sockets[s.slot];
+    if (place) inst.closedSockets.push_back(std::move(place));
+    place = std::move(c);
+  }
+}
+
+TestConnection* InMemoryRuntime::socket(std::string_view name, std::string_view id, std::uint32_t slot) {
+  auto& sockets = instance(name, id).sockets;
+  auto it = sockets.find(slot);
+  return it == sockets.end() ? nullptr : it->second.get();
 }
 
 std::optional<Timestamp> InMemoryRuntime::alarmOf(std::string_view name, std::string_view id) {

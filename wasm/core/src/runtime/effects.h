@@ -34,7 +34,7 @@
 #include <string_view>
 #include <vector>
 
-#include "rooms/wire.h"
+#include "runtime/wire.h"
 
 namespace rooms {
 

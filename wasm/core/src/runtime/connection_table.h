@@ -15,10 +15,14 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rooms {
+#include "runtime/connection.h"
 
-template <class Conn>
+namespace rooms::detail {
+
+struct ConnRecord;
+
 class ConnectionTable {
+  using Conn = ConnRecord;
  public:
   using Slots = std::vector<std::uint32_t>;
 
@@ -31,7 +35,7 @@ class ConnectionTable {
   // Open slots in this topic, in the order they joined it; null when none.
   // Topics live in attachments: the index holds what was added since the
   // table was built (connections of this wake, and all of them once
-  // RoomInstance::ensureTopics read the attachments).
+  // Runtime::ensureTopics read the attachments).
   const Slots* inTopic(const std::string& topic) const { return find(byTopic_, topic); }
   // Every slot is below this.
   std::size_t slotCount() const { return slots_.size(); }
@@ -46,15 +50,15 @@ class ConnectionTable {
     slots_.emplace_back();
     return static_cast<std::uint32_t>(slots_.size() - 1);
   }
-  // Places an open connection in its slot (c->slot_) and indexes it.
+  // Places an open connection in its slot (c->slot) and indexes it.
   Conn* add(std::unique_ptr<Conn> c) {
-    std::uint32_t s = c->slot_;
+    std::uint32_t s = c->slot;
     if (s >= slots_.size()) slots_.resize(s + 1);
     slots_[s] = std::move(c);
     Conn* conn = slots_[s].get();
     order_.push_back(s);
-    byId_[conn->id_].push_back(s);
-    for (auto& t : conn->tags_) byTag_[t].push_back(s);
+    byId_[conn->id].push_back(s);
+    for (auto& t : conn->tags) byTag_[t].push_back(s);
     return conn;
   }
   // After a wake: every slot below the highest taken one that is empty is free.
@@ -65,16 +69,16 @@ class ConnectionTable {
   }
   // Drops a connection from the indexes; it keeps its slot.
   void unindex(const Conn& c) {
-    auto drop = [&](Slots& v) { v.erase(std::remove(v.begin(), v.end(), c.slot_), v.end()); };
+    auto drop = [&](Slots& v) { v.erase(std::remove(v.begin(), v.end(), c.slot), v.end()); };
     drop(order_);
-    for (auto& t : c.tags_) {
+    for (auto& t : c.tags) {
       auto it = byTag_.find(t);
       if (it == byTag_.end()) continue;
       drop(it->second);
       if (it->second.empty()) byTag_.erase(it);
     }
-    for (auto& t : c.runtime_.topics) dropTopic(c.slot_, t);
-    if (auto it = byId_.find(c.id_); it != byId_.end()) {
+    for (auto& t : c.runtime.topics) dropTopic(c.slot, t);
+    if (auto it = byId_.find(c.id); it != byId_.end()) {
       drop(it->second);
       if (it->second.empty()) byId_.erase(it);
     }
@@ -108,4 +112,4 @@ class ConnectionTable {
   Index byTopic_;
 };
 
-}  // namespace rooms
+}  // namespace rooms::detail

@@ -52,10 +52,9 @@ class TokenBucket {
   }
   // The tokens held and the time they were counted at (after a refill).
   double tokens() const { return tokens_; }
-  double lastMs() const { return last_; }
   // Tokens lacking to a full bucket, at the last refill.
   double deficit() const { return capacity_ - tokens_; }
-  // Back to a snapshot taken with tokens() and lastMs().
+  // Back to a snapshot of tokens() taken at atMs.
   void restore(double tokens, double atMs) {
     tokens_ = std::min(capacity_, tokens);
     last_ = atMs;
@@ -90,8 +89,7 @@ struct InboundBudget {
   bool unlimited() const { return frames.unlimited() && bytes.unlimited(); }
   // Counts one frame of `size` bytes; false when either bucket lacks it
   // (then neither is charged).
-  bool admit(std::size_t size, double nowMs) { return check(size, nowMs) == Refusal::None; }
-  // As admit(), saying which bucket refused.
+  // Whether a frame of `size` bytes may pass (both buckets are charged) or which bucket refused it.
   Refusal check(std::size_t size, double nowMs) {
     double n = static_cast<double>(size);
     if (!frames.unlimited() && frames.available(nowMs) < 1) return Refusal::Frames;

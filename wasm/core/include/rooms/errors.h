@@ -17,6 +17,9 @@ namespace rooms {
 struct RoomError {
   static constexpr std::string_view tag = "RoomError";
   std::string message;
+  // The runtime logged it already (a refusal of the outbound budget, whose
+  // log is rate-limited): passed on by a handler, it is not logged again.
+  bool logged = false;
 };
 
 // The upgrade handshake or onConnect failed; the socket was not kept.

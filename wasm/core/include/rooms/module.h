@@ -28,7 +28,7 @@
 // rooms::moduleRegistry(), two are a duplicate definition of it.
 #pragma once
 
-#include "rooms/room.h"
+#include "rooms/registry.h"
 
 namespace rooms {
 

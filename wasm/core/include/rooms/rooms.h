@@ -25,6 +25,8 @@
 
 #include "rooms/declare.h"
 #include "rooms/errors.h"
+#include "rooms/features.h"
+#include "rooms/limits.h"
 #include "rooms/room.h"
 #include "rooms/schema.h"
 #include "rooms/task.h"

@@ -13,25 +13,15 @@
 #include <vector>
 
 #include "rooms/json.h"
+#include "rooms/detail/room_type.h"
 #include "rooms/schema.h"
 
 namespace rooms {
 
-enum class OnDuplicate { Allow, Replace, Reject };
-
-template <class C>
-struct UpgradeRequest {
-  std::optional<std::string> id;
-  std::vector<std::string> tags;
-  std::string metaJson;
-  C initialState;
-  OnDuplicate onDuplicate = OnDuplicate::Allow;
-  std::optional<std::uint64_t> resume;
-};
-
-// Parses upgrade options into `up`; returns why they are refused, if they are.
-template <class C>
-std::optional<std::string> parseUpgrade(std::string_view optsJson, std::size_t maxBytes, UpgradeRequest<C>& up) {
+// Parses upgrade options into `up` (the initial state with `type`'s
+// connection schema); returns why they are refused, if they are.
+inline std::optional<std::string> parseUpgrade(std::string_view optsJson, std::size_t maxBytes,
+                                               const detail::RoomType& type, detail::Upgrade& up) {
   json::Parser p;
   auto bad = [](std::string why) { return std::optional<std::string>(std::move(why)); };
   if (auto err = p.parse(optsJson, maxBytes)) return bad("upgrade options: " + describe(*err));
@@ -54,7 +44,7 @@ std::optional<std::string> parseUpgrade(std::string_view optsJson, std::size_t m
   }
   auto st = v.FindMember("initialState");
   if (st == v.MemberEnd()) return bad("connection.initialState is required");
-  if (!decodeValue(st->value, up.initialState, c)) {
+  if (!type.decodeConnection(st->value, c, up.initialState)) {
     auto err = c.take();
     err.path = "$.initialState" + err.path.substr(1);
     return bad("connection.initialState: " + describe(err));

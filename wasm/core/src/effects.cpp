@@ -1,4 +1,4 @@
-#include "rooms/effects.h"
+#include "runtime/effects.h"
 
 namespace rooms {
 

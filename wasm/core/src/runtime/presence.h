@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "rooms/json.h"
+#include "runtime/component.h"
+#include "runtime/frames.h"
 
 namespace rooms {
 
@@ -28,7 +30,6 @@ class PresenceMap {
  public:
   void add(const PresenceEntry& e) { byKey_[e.key].emplace_back(e.ref, e.meta); }
   bool empty() const { return byKey_.empty(); }
-  void clear() { byKey_.clear(); }
 
   void write(json::Writer& w) const {
     w.StartObject();
@@ -57,7 +58,7 @@ inline std::string presenceStateFrame(std::string_view self, const PresenceMap& 
   json::Writer w(buf);
   w.StartObject();
   w.Key("$rooms");
-  w.String("Presence");
+  w.String(detail::kPresenceFrame.data(), static_cast<json::SizeType>(detail::kPresenceFrame.size()));
   w.Key("self");
   w.String(self.data(), static_cast<json::SizeType>(self.size()));
   w.Key("state");
@@ -71,7 +72,7 @@ inline std::string presenceDiffFrame(const PresenceMap& joins, const PresenceMap
   json::Writer w(buf);
   w.StartObject();
   w.Key("$rooms");
-  w.String("PresenceDiff");
+  w.String(detail::kPresenceDiffFrame.data(), static_cast<json::SizeType>(detail::kPresenceDiffFrame.size()));
   w.Key("joins");
   joins.write(w);
   w.Key("leaves");
@@ -92,3 +93,48 @@ inline std::string shortRef(std::string_view randomId) {
 }
 
 }  // namespace rooms
+
+namespace rooms::detail {
+
+class Runtime;
+
+// Presence for rooms declared with rooms::Presence: derived from the open
+// connections and kept nowhere but in their attachments (the ref) and here.
+// Each change to a connection (its onConnect ended, its state changed, it
+// closed) is touched with the entry the others were told of; at the end of
+// the crossing every touched connection whose entry changed becomes one
+// leave and/or one join of a single PresenceDiff, and joiners get the full
+// Presence. An event that touches no connection reads no attachment.
+class PresenceTracker final : public Component {
+ public:
+  explicit PresenceTracker(Runtime& rt) : rt_(rt) {}
+
+  void accepted(ConnRecord& c) override;
+  void connectEnded(ConnRecord& c, bool ok) override;
+  void changing(ConnRecord& c) override;
+  void forget(ConnRecord& c) override;
+  void crossingEnded() override;
+
+ private:
+  struct Mark {
+    // The others were told of it (its entry as of the end of the last
+    // crossing). A connection that was here before a wake was.
+    bool joined = true;
+    bool touched = false;  // changed in this crossing
+    std::optional<PresenceEntry> entry;  // cached
+  };
+  struct Touched {
+    ConnRecord* c;                      // null once freed
+    std::optional<PresenceEntry> old;   // the entry the others were told of
+  };
+  Mark& mark(std::uint32_t slot);
+  const PresenceEntry& entryOf(ConnRecord& c);
+  void touch(ConnRecord& c);
+
+  Runtime& rt_;
+  std::vector<Mark> marks_;          // by slot, this wake
+  std::vector<Touched> touched_;     // this crossing's changes
+  std::vector<ConnRecord*> joiners_;  // owed the full Presence at its end
+};
+
+}  // namespace rooms::detail
