@@ -60,6 +60,12 @@ bool writeFile(const std::string& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   const auto& reg = rooms::moduleRegistry();
+  // Options that make no sense fail the build here, naming each.
+  if (!reg.problems().empty()) {
+    std::fprintf(stderr, "durable-rooms: ROOMS_MODULE's registry refused its room options:\n");
+    for (auto& p : reg.problems()) std::fprintf(stderr, "  %s\n", p.c_str());
+    return 1;
+  }
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "--out-dir") {
     if (argc < 3) {

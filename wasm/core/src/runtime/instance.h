@@ -66,6 +66,8 @@ class RoomInstanceBase {
   virtual std::size_t inFlight() const = 0;
   // Longest inbound frame this room type accepts (RoomOptions::maxFrameBytes).
   virtual std::size_t maxFrameBytes() const = 0;
+  // The room type's heartbeat (RoomOptions::heartbeat), or null.
+  virtual const Heartbeat* heartbeat() const { return nullptr; }
 };
 
 bool isValidCloseCode(std::uint32_t code);
@@ -83,6 +85,7 @@ class Runtime final : public RoomInstanceBase, public CallSink {
   std::string_view id() const override { return id_; }
   std::size_t inFlight() const override { return flights_.size(); }
   std::size_t maxFrameBytes() const override { return options_.maxFrameBytes; }
+  const Heartbeat* heartbeat() const override { return options_.heartbeat ? &*options_.heartbeat : nullptr; }
 
   // The typed upgrade (the in-memory runtime's connect<R>).
   void connect(std::uint32_t req, Upgrade up, EffectBatch& out);
