@@ -135,12 +135,14 @@ export class Core {
     return this.m._rooms_resume(callId, ok ? 1 : 0, t, p);
   }
 
-  // Decodes the batch at `view` ({u32 ptr, u32 len}) into plain records.
-  // Each frame's bytes become one string, whatever the number of recipients;
-  // its recipients stay in Wasm memory: the `n` slots at `heap32[at...]`,
-  // valid until the next call into the core (apply them before that). No
-  // array or view is made per frame.
-  effects(view) {
+  // The batch at `view` ({u32 ptr, u32 len}), as a cursor: `r.more()`, then
+  // `r.kind()` and that kind's fields in their order (effects.h), each read
+  // once, straight from Wasm memory. A frame's recipients are not copied:
+  // after `r.str()` and `r.u32()` (their count n), `r.slots()` aligns and
+  // returns the index of the first in `r.heap32` (valid until the next call
+  // into the core: apply them before that). The applier (effects.js) walks
+  // it; effects() below makes records of it for tests and benchmarks.
+  batch(view) {
     const heap = this.m.HEAPU8;
     const r = this.reader;
     if (r.heap !== heap) {
@@ -149,12 +151,18 @@ export class Core {
       r.dv = new DataView(heap.buffer);
       r.heap32 = new Uint32Array(heap.buffer);
     }
-    const start = r.dv.getUint32(view, true);
-    const end = start + r.dv.getUint32(view + 4, true);
-    r.p = start;
+    r.start = r.dv.getUint32(view, true);
+    r.end = r.start + r.dv.getUint32(view + 4, true);
+    r.p = r.start;
+    return r;
+  }
+
+  // The batch at `view` as plain records (tests, benchmarks).
+  effects(view) {
+    const r = this.batch(view);
     const out = [];
-    while (r.p < end) {
-      const kind = heap[r.p++];
+    while (r.more()) {
+      const kind = r.kind();
       switch (kind) {
         case EffectKind.Accept: {
           const req = r.u32();
@@ -167,9 +175,7 @@ export class Core {
         case EffectKind.Frame: {
           const text = r.str();
           const n = r.u32();
-          r.p = start + ((r.p - start + 3) & ~3);
-          out.push({ kind, text, heap32: r.heap32, at: r.p >>> 2, n });
-          r.p += 4 * n;
+          out.push({ kind, text, heap32: r.heap32, at: r.slots(n), n });
           break;
         }
         case EffectKind.Close:
@@ -203,11 +209,15 @@ export class Core {
           out.push({ kind, time: r.f64() });
           break;
         default:
-          throw new Error(`durable-rooms: unknown effect kind ${kind} in batch`);
+          throw unknownKind(kind);
       }
     }
     return out;
   }
+}
+
+export function unknownKind(kind) {
+  return new Error(`durable-rooms: unknown effect kind ${kind} in batch`);
 }
 
 // A cursor over a batch in Wasm memory; one per core, reused by every call.
@@ -216,7 +226,23 @@ class BatchReader {
     this.heap = null;
     this.dv = null;
     this.heap32 = null;
+    this.start = 0;
+    this.end = 0;
     this.p = 0;
+  }
+  more() {
+    return this.p < this.end;
+  }
+  kind() {
+    return this.heap[this.p++];
+  }
+  // After a frame's count `n`: skips the padding and the n slots; returns
+  // the index in heap32 of the first.
+  slots(n) {
+    this.p = this.start + ((this.p - this.start + 3) & ~3);
+    const at = this.p >>> 2;
+    this.p += 4 * n;
+    return at;
   }
   u32() {
     const v = this.dv.getUint32(this.p, true);

@@ -7,6 +7,7 @@
 // I/O: their promises go to `io`, which the Durable Object awaits before the
 // event ends.
 
+import { unknownKind } from "./core.js";
 import { EffectKind, LogLevel } from "./wire.js";
 
 const CONSOLE = Object.freeze({ [LogLevel.Info]: "log", [LogLevel.Warn]: "warn", [LogLevel.Error]: "error" });
@@ -48,19 +49,29 @@ export class EffectApplier {
     this.label = room.label;
   }
 
-  // Applies the batch at `view` of `core`.
+  // Applies the batch at `view` of `core`, reading each record once
+  // (core.batch: no record objects).
   apply(core, view) {
     const ctx = this.ctx;
-    for (const e of core.effects(view)) {
-      switch (e.kind) {
-        case EffectKind.Accept:
+    const r = core.batch(view);
+    while (r.more()) {
+      const kind = r.kind();
+      switch (kind) {
+        case EffectKind.Accept: {
+          const req = r.u32();
+          const slot = r.u32();
+          const tags = [];
+          for (let n = r.u32(); n > 0; n--) tags.push(r.str());
           this.claim();
-          this.sockets.accept(this.requests.socket(e.req), e.slot, e.tags, e.text);
+          this.sockets.accept(this.requests.socket(req), slot, tags, r.str());
           break;
+        }
         case EffectKind.Frame: {
+          const text = r.str();
+          const n = r.u32();
+          const heap32 = r.heap32;
           const sockets = this.sockets.sockets;
-          const { heap32, text } = e;
-          for (let i = e.at, end = e.at + e.n; i < end; i++) {
+          for (let i = r.slots(n), end = i + n; i < end; i++) {
             const slot = heap32[i];
             try {
               sockets[slot].send(text);
@@ -70,46 +81,67 @@ export class EffectApplier {
           }
           break;
         }
-        case EffectKind.Close:
+        case EffectKind.Close: {
+          const slot = r.u32();
+          const code = r.u32();
+          const reason = r.str();
           try {
-            this.sockets.at(e.slot).close(e.code, e.text);
+            this.sockets.at(slot).close(code, reason);
           } catch (err) {
-            console.warn(logSafe(`durable-rooms: close of slot ${e.slot} failed: ${err?.message ?? err}`));
+            console.warn(logSafe(`durable-rooms: close of slot ${slot} failed: ${err?.message ?? err}`));
           }
           break;
-        case EffectKind.Attach:
+        }
+        case EffectKind.Attach: {
+          const slot = r.u32();
+          const text = r.str();
           try {
-            this.sockets.at(e.slot).serializeAttachment(e.text);
+            this.sockets.at(slot).serializeAttachment(text);
           } catch (err) {
-            console.warn(logSafe(`durable-rooms: attachment of slot ${e.slot} not written: ${err?.message ?? err}`));
+            console.warn(logSafe(`durable-rooms: attachment of slot ${slot} not written: ${err?.message ?? err}`));
           }
           break;
-        case EffectKind.Put:
+        }
+        case EffectKind.Put: {
+          const key = r.str();
           this.claim();
-          ctx.storage.kv.put(e.key, e.text);
+          ctx.storage.kv.put(key, r.str());
           break;
+        }
         case EffectKind.Delete:
-          ctx.storage.kv.delete(e.key);
+          ctx.storage.kv.delete(r.str());
           break;
-        case EffectKind.SetAlarm:
+        case EffectKind.SetAlarm: {
+          const time = r.f64();
           this.claim();
-          this.io.push(ctx.storage.setAlarm(e.time));
+          this.io.push(ctx.storage.setAlarm(time));
           break;
+        }
         case EffectKind.ClearAlarm:
           this.io.push(ctx.storage.deleteAlarm());
           break;
-        case EffectKind.Call:
+        case EffectKind.Call: {
+          const e = { callId: r.u32(), room: r.str(), id: r.str(), op: r.u32(), text: r.str() };
           this.io.push(this.call(e));
           break;
-        case EffectKind.Reply:
-          this.requests.reply(e.req, e.ok, e.tag, e.text);
+        }
+        case EffectKind.Reply: {
+          const req = r.u32();
+          const ok = r.u32() === 1;
+          const tag = r.str();
+          this.requests.reply(req, ok, tag, r.str());
           break;
-        case EffectKind.Log:
-          console[CONSOLE[e.level] ?? "log"](logSafe(`[durable-rooms ${this.label()}] ${e.text}`));
+        }
+        case EffectKind.Log: {
+          const level = r.u32();
+          console[CONSOLE[level] ?? "log"](logSafe(`[durable-rooms ${this.label()}] ${r.str()}`));
           break;
+        }
         case EffectKind.FlushAfter:
-          this.flushAfter(e.time);
+          this.flushAfter(r.f64());
           break;
+        default:
+          throw unknownKind(kind);
       }
     }
   }
