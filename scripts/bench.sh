@@ -59,7 +59,7 @@ fi
 # budgets off; dist/wasm-bench-coalesced: the same with coalesced delivery)
 # are not part of the default build.
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata core_bench_coalesced core_bench_coalesced_metadata >/dev/null \
+  NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata core_bench_coalesced core_bench_coalesced_metadata core_plus_counter >/dev/null \
     || die "building dist/wasm-bench failed"
 fi
 
@@ -87,6 +87,11 @@ echo
 echo "== sizes (commit $COMMIT, core.wasm sha256 $WASM_SHA…) =="
 awk -v b="$WASM_BYTES" -v g9="$WASM_GZ9" -v g6="$WASM_GZ6" \
   'BEGIN { printf "  dist/wasm/core.wasm: %.1f KiB, gzip -9 %.1f KiB (gzip -6 %.1f KiB)\n", b/1024, g9/1024, g6/1024 }'
+if [ -f dist/wasm-plus-counter/core.wasm ]; then
+  PLUS=$(stat -c %s dist/wasm-plus-counter/core.wasm)
+  awk -v b="$WASM_BYTES" -v p="$PLUS" \
+    'BEGIN { printf "  one more room type (chat + the starter'"'"'s counter, dist/wasm-plus-counter): %.1f KiB, +%.1f KiB\n", p/1024, (p-b)/1024 }'
+fi
 echo "  chat example bundle (wrangler.jsonc): $(echo "$CHAT_UPLOAD" | sed 's/^ *//')"
 echo "  bench worker bundle (bench/e2e/wrangler.jsonc: six rooms and the two scale rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
 

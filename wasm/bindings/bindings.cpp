@@ -23,6 +23,7 @@
 
 #include <emscripten/emscripten.h>
 
+#include "rooms/json.h"
 #include "rooms/module.h"
 #include "runtime/instance.h"
 #include "runtime/wire.h"
@@ -101,10 +102,10 @@ class WasmHost final : public rooms::Host {
   std::optional<double> autoResponseTime(std::uint32_t slot) override {
     auto t = hostCall(rooms::HostOp::AutoResponseTime, slot);
     if (!t || t->empty()) return std::nullopt;
-    char* end = nullptr;
-    double v = std::strtod(t->c_str(), &end);
-    if (end == t->c_str()) return std::nullopt;
-    return v;
+    // RapidJSON's number parser (already in the module; libc's strtod is not).
+    rooms::json::Parser p;
+    if (p.parse(*t, t->size() + 1) || !p.root().IsNumber()) return std::nullopt;
+    return p.root().GetDouble();
   }
 };
 

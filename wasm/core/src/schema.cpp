@@ -62,10 +62,13 @@ std::string describeValue(const json::Value* v) {
       return out;
     }
     case rapidjson::kNumberType: {
-      char buf[40];
-      if (v->IsInt64()) std::snprintf(buf, sizeof buf, "number %lld", static_cast<long long>(v->GetInt64()));
-      else std::snprintf(buf, sizeof buf, "number %.17g", v->GetDouble());
-      return buf;
+      // RapidJSON's own number text (shortest round trip): no printf in the module.
+      if (v->IsInt64()) return "number " + std::to_string(v->GetInt64());
+      if (v->IsUint64()) return "number " + std::to_string(v->GetUint64());
+      json::Buffer buf;
+      json::Writer w(buf);
+      w.Double(v->GetDouble());
+      return "number " + std::string(buf.GetString(), buf.GetSize());
     }
   }
   return "value";

@@ -1,7 +1,9 @@
 #include "runtime/alarm.h"
 
-#include <cstdio>
-#include <cstdlib>
+#include <cmath>
+#include <cstdint>
+
+#include "rooms/json.h"
 
 #include "runtime/instance.h"
 
@@ -10,7 +12,12 @@ namespace rooms::detail {
 std::optional<double> AlarmClock::schedule() {
   if (!schedule_) {
     schedule_.emplace();
-    if (auto raw = rt_.host().load(kAlarmKey)) *schedule_ = std::strtod(raw->c_str(), nullptr);
+    if (auto raw = rt_.host().load(kAlarmKey)) {
+      // A number as "%.17g" wrote it (a JSON number).
+      json::Parser p;
+      if (!p.parse(*raw, raw->size() + 1) && p.root().IsNumber()) *schedule_ = p.root().GetDouble();
+      else rt_.logError("stored schedule is not a number; dropped: " + *raw);
+    }
   }
   return *schedule_;
 }
@@ -63,9 +70,16 @@ TimerTable& AlarmClock::Change::timers() {
 void AlarmClock::Change::setSchedule(std::optional<double> at) {
   a_.schedule_ = at;
   if (at) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", *at);
-    a_.rt_.out().put(kAlarmKey, buf);
+    // Whole milliseconds as an integer, as "%.17g" wrote them; anything else
+    // in RapidJSON's shortest form (both read back exactly).
+    if (*at == std::floor(*at) && std::fabs(*at) < 9e15) {
+      a_.rt_.out().put(kAlarmKey, std::to_string(static_cast<std::int64_t>(*at)));
+    } else {
+      json::Buffer buf;
+      json::Writer w(buf);
+      w.Double(*at);
+      a_.rt_.out().put(kAlarmKey, std::string_view(buf.GetString(), buf.GetSize()));
+    }
   } else {
     a_.rt_.out().erase(kAlarmKey);
   }

@@ -112,11 +112,10 @@ struct ResumeSelection {
 
 // The schema frame `object` (a JSON object's text) with "$seq" first.
 inline std::string sequencedFrame(std::uint64_t seq, std::string_view object) {
-  char head[40];
-  int n = std::snprintf(head, sizeof head, "{\"$seq\":%llu", static_cast<unsigned long long>(seq));
+  std::string digits = std::to_string(seq);
   std::string out;
-  out.reserve(static_cast<std::size_t>(n) + object.size() + 1);
-  out.append(head, static_cast<std::size_t>(n));
+  out.reserve(8 + digits.size() + object.size() + 1);
+  out.append("{\"$seq\":").append(digits);
   // `object` is "{}" or "{" + members + "}".
   if (object.size() > 2) out += ',';
   out.append(object.substr(1));
