@@ -2,8 +2,9 @@
 // option through detail::Selection, in one place (selectionOf below): the
 // recipients of a frame and the selection a resumable room stores with it
 // both follow from the Selection, so an option cannot reach one and not the
-// other. Adding an option is a field here, its line in selectionOf, its
-// meaning in the runtime's Selection reader (runtime/selection.h), and its test.
+// other. Adding an option is a field here, its line in selectionOf (which
+// fails to compile until it has one), its meaning in the runtime's Selection
+// reader (wasm/core/src/runtime/selection.cpp), and its test.
 #pragma once
 
 #include <optional>
@@ -52,6 +53,9 @@ struct Selection {
 
 template <class R>
 Selection selectionOf(const BroadcastOptions<R>& o) {
+  // Every option, by name: a new field of BroadcastOptions fails to compile
+  // here until it is read below.
+  [[maybe_unused]] const auto& [except, exceptAll, tag, to, topic, latest] = o;
   Selection s;
   if (o.to) {
     s.base = Selection::Base::To;

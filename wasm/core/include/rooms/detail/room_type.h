@@ -5,7 +5,10 @@
 // Everything here is an implementation detail of the author's API.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
+#include <type_traits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,22 +36,30 @@ struct ConnRecord;
 // A value of one of a room type's schema types, owned without naming the
 // type: the runtime holds the room state, connection states and events this
 // way; only the room type's adapter and the typed facades name the type.
+// Values of up to kInline bytes (most events) live inside it, with no
+// allocation.
 class AnyValue {
  public:
+  static constexpr std::size_t kInline = 64;
+
   AnyValue() = default;
   template <class T, class... A>
   static AnyValue make(A&&... a) {
     AnyValue v;
-    v.p_ = new T(std::forward<A>(a)...);
-    v.del_ = [](void* p) { delete static_cast<T*>(p); };
+    if constexpr (fitsInline<T>()) {
+      v.p_ = new (v.buf_) T(std::forward<A>(a)...);
+      v.ops_ = &kInlineOps<T>;
+    } else {
+      v.p_ = new T(std::forward<A>(a)...);
+      v.ops_ = &kHeapOps<T>;
+    }
     return v;
   }
-  AnyValue(AnyValue&& o) noexcept : p_(std::exchange(o.p_, nullptr)), del_(o.del_) {}
+  AnyValue(AnyValue&& o) noexcept { take(o); }
   AnyValue& operator=(AnyValue&& o) noexcept {
     if (this != &o) {
       reset();
-      p_ = std::exchange(o.p_, nullptr);
-      del_ = o.del_;
+      take(o);
     }
     return *this;
   }
@@ -56,7 +67,7 @@ class AnyValue {
   AnyValue& operator=(const AnyValue&) = delete;
   ~AnyValue() { reset(); }
   void reset() {
-    if (p_) del_(p_);
+    if (p_) ops_->destroy(p_);
     p_ = nullptr;
   }
   explicit operator bool() const { return p_ != nullptr; }
@@ -64,8 +75,38 @@ class AnyValue {
   void* get() { return p_; }
 
  private:
+  struct Ops {
+    void (*destroy)(void*);
+    // Moves the value at `from` into `to`'s buffer (inline values only).
+    void* (*move)(void* from, unsigned char* to);
+  };
+  template <class T>
+  static constexpr bool fitsInline() {
+    return sizeof(T) <= kInline && alignof(T) <= alignof(std::max_align_t) &&
+           std::is_nothrow_move_constructible_v<T>;
+  }
+  template <class T>
+  static constexpr Ops kInlineOps = {
+      [](void* p) { static_cast<T*>(p)->~T(); },
+      [](void* from, unsigned char* to) -> void* {
+        T* moved = new (to) T(std::move(*static_cast<T*>(from)));
+        static_cast<T*>(from)->~T();
+        return moved;
+      }};
+  template <class T>
+  static constexpr Ops kHeapOps = {[](void* p) { delete static_cast<T*>(p); }, nullptr};
+
+  void take(AnyValue& o) noexcept {
+    ops_ = o.ops_;
+    if (!o.p_) p_ = nullptr;
+    else if (ops_->move) p_ = ops_->move(o.p_, buf_);
+    else p_ = o.p_;
+    o.p_ = nullptr;
+  }
+
+  alignas(std::max_align_t) unsigned char buf_[kInline];
   void* p_ = nullptr;
-  void (*del_)(void*) = nullptr;
+  const Ops* ops_ = nullptr;
 };
 
 // Which handler a flight runs.
