@@ -19,6 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export NODE_PATH=/usr/share/nodejs   # Debian's emcc finds acorn there (a module relinked by cmake --build)
 say() { printf '[test] %s\n' "$*"; }
 START=$(date +%s)
 JOBS=$(nproc)

@@ -124,7 +124,7 @@ describe("the chat page", { concurrency: true }, () => {
 
   // The online list renders the client's presence state (the room's Presence
   // and PresenceDiff frames, docs/PROTOCOL.md §1), which the chat room sends
-  // once presence (issue 12) is on.
+  // once presence is on.
   it("the online list shows who is in the room", TEST, async (t) => {
     const room = uniqueRoom("online");
     const alice = await join(t, room, "alice");
@@ -141,7 +141,7 @@ describe("the chat page", { concurrency: true }, () => {
 
   // Carol's connection is cut (the TCP connection ends, and her reconnects are
   // refused) while dave writes; once she can reconnect, the client resumes with
-  // the last $seq it saw and the room replays what she missed (issue 12).
+  // the last $seq it saw and the room replays what she missed.
   it("a page that lost its connection comes back with the messages it missed", TEST, async (t) => {
     const room = uniqueRoom("resume");
     const carol = await join(t, room, "carol");

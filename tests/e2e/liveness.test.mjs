@@ -1,4 +1,4 @@
-// Liveness and control on workerd (issue 11): the heartbeat answered while
+// Liveness and control on workerd: the heartbeat answered while
 // the room hibernates, the stale-socket sweep, named timers with the spec's
 // schedule on one alarm, and the inbound limit's Drop policy. The rooms are
 // the test worker's "live" and "stale" room types

@@ -1,4 +1,4 @@
-// Liveness and control (issue 11): the attachment envelope, named timers on
+// Liveness and control: the attachment envelope, named timers on
 // the room's one alarm, the heartbeat and the stale-socket sweep, and the
 // inbound rate limits with their policy, through the in-memory runtime.
 #include <doctest/doctest.h>
@@ -52,7 +52,7 @@ TEST_CASE("attachment: the runtime record round-trips; unknown and mistyped keys
 
   REQUIRE(rooms::parseRuntime(R"({"topics":[1],"ref":2,"later":["a"],"seen":"soon","bucket":[1,2]})", back));
   CHECK(back.empty());
-  // Presence's ref and the topics (issue 12) round-trip too.
+  // Presence's ref and the topics round-trip too.
   r.ref = "3f2a9c1e0b7d";
   r.topics = {"lobby", "game:7"};
   REQUIRE(rooms::parseRuntime(rooms::formatRuntime(r), back));

@@ -26,7 +26,7 @@ ROOMS_MODULE([] {
     reg.add<lobby::Lobby>(lobby::handlers(), lobby::options());
     // Coalesced delivery, for its end-to-end test: a 20 ms window.
     reg.add<cursors::Room>(cursors::handlers(), {.coalesce = {.windowMs = 20}});
-    // Liveness and control (issue 11): tests/support/probe/liveness.h.
+    // Liveness and control: tests/support/probe/liveness.h.
     reg.add<live::Live>(live::handlers<live::Live>(), live::liveOptions());
     reg.add<live::Stale>(live::handlers<live::Stale>(), live::staleOptions());
     return reg;

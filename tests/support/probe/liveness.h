@@ -1,4 +1,4 @@
-// The liveness rooms: room types for the tests of issue 11 (heartbeat, stale
+// The liveness rooms: room types for the tests of liveness and control (heartbeat, stale
 // sweep, named timers, inbound limits with the Drop policy). One set of
 // schemas and handlers, registered twice with different options
 // (tests/support/registry.cpp):

@@ -77,7 +77,7 @@ struct CoalesceOptions {
   std::size_t maxBytes = std::size_t(64) << 10;
 };
 
-// ---- Liveness and control (issue 11) ----------------------------------------
+// ---- Liveness and control ----------------------------------------------------
 
 // A heartbeat that never wakes the room: the platform answers the text frame
 // `request` with `response` (setWebSocketAutoResponse) while the room sleeps,
@@ -139,10 +139,13 @@ struct RoomOptions {
   // Unknown keys in inbound objects: dropped (default) or refused.
   bool rejectUnknownKeys = false;
 
-  // Budgets, 0 = unlimited. Token buckets, in memory only: they start full
-  // when a connection is accepted and again after every wake. Time is the
-  // platform's clock (Host::now()); on Cloudflare Date.now() advances only
-  // between I/O, which per-second buckets do not mind.
+  // Budgets, 0 = unlimited. Token buckets: they start full when a
+  // connection is accepted; a connection's bucket that a hibernation could
+  // not refill (one lacking more than kMinHibernationIdleMs of refill) is
+  // kept in its attachment and read back after a wake, any other starts
+  // full again. Time is the platform's clock (Host::now()); on Cloudflare
+  // Date.now() advances only between I/O, which per-second buckets do not
+  // mind.
   //
   // Per connection, checked before a frame is decoded: a connection over
   // either bucket is closed with kCloseOverBudget (1008, kOverBudgetReason)
