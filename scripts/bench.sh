@@ -99,6 +99,8 @@ echo "  bench worker bundle (bench/e2e/wrangler.jsonc: six rooms and the two sca
 echo
 echo "== core micro-benchmark, JS side (bench/micro.mjs) =="
 node bench/micro.mjs $QUICK --json "$OUT/micro.json" | tee "$OUT/micro.txt"
+echo "== the Wasm boundary: embind against plain C exports (bench/boundary) =="
+bash bench/boundary/build.sh >/dev/null && node bench/boundary/run.mjs | tee "$OUT/boundary.txt"
 # The core benchmarks are not part of the default build.
 cmake --build build/native -j"$(nproc)" --target rooms_bench >/dev/null || die "building build/native/rooms_bench failed"
 NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target rooms_bench >/dev/null \
