@@ -17,6 +17,7 @@
 #include "chat/chat.h"
 #include "rooms/json.h"
 #include "rooms/room.h"
+#include "runtime/instance.h"  // RoomInstanceBase, EffectBatch (wasm/core/src)
 
 namespace {
 

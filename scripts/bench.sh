@@ -56,7 +56,8 @@ elif [ -n "$stale" ]; then
   bash scripts/build.sh
 fi
 # The bench worker's modules (dist/wasm-bench: the chat handlers with the
-# budgets off; dist/wasm-bench-coalesced: the same with coalesced delivery)
+# budgets off, and the example's own room as chat-full; dist/wasm-bench-coalesced:
+# the same with coalesced delivery)
 # are not part of the default build.
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
   NODE_PATH=/usr/share/nodejs cmake --build build/wasm -j"$(nproc)" --target core_bench core_bench_metadata core_bench_coalesced core_bench_coalesced_metadata core_plus_counter >/dev/null \
@@ -93,7 +94,7 @@ if [ -f dist/wasm-plus-counter/core.wasm ]; then
     'BEGIN { printf "  one more room type (chat + the starter'"'"'s counter, dist/wasm-plus-counter): %.1f KiB, +%.1f KiB\n", p/1024, (p-b)/1024 }'
 fi
 echo "  chat example bundle (wrangler.jsonc): $(echo "$CHAT_UPLOAD" | sed 's/^ *//')"
-echo "  bench worker bundle (bench/e2e/wrangler.jsonc: six rooms and the two scale rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
+echo "  bench worker bundle (bench/e2e/wrangler.jsonc: seven rooms and the two scale rooms): $(echo "$BENCH_UPLOAD" | sed 's/^ *//')"
 
 # ---- 2. micro-benchmarks ---------------------------------------------------------------
 echo
@@ -119,7 +120,7 @@ fi
 
 # ---- 3. end to end ------------------------------------------------------------------------
 echo
-echo "== end to end: six rooms in one workerd (bench/e2e/run.mjs) =="
+echo "== end to end: seven rooms in one workerd (bench/e2e/run.mjs) =="
 node bench/e2e/run.mjs $QUICK --no-summary --json "$OUT/e2e.json"
 
 # The 10,000-socket row (full runs only; about 2 minutes).

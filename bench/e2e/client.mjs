@@ -8,8 +8,17 @@
 // parsing of received frames (the Say's sequence number is read from the
 // raw bytes), no UTF-8 validation, no compression, one clock read per Say.
 //
+// What counts as a delivery: a Message, found by the Say's `"text":"b<seq>`
+// (only a Message carries it; a "$seq" key before it changes nothing). Frames
+// of a room with presence, resume and the heartbeat (durable-rooms-full) are
+// told apart by their first bytes: runtime frames ({"$rooms":"Presence"...},
+// PresenceDiff) and the platform's "pong" are counted apart, never scanned.
+// UserJoined is counted for the join wait; UserLeft and Typing are strays.
+//
 // IPC requests (each answered by {reply: id, ...}):
-//   {op: "open",  key, url, n}       open n sockets (users u0..u(n-1)), wait for every UserJoined
+//   {op: "open",  key, url, n, ping?}  open n sockets (users u0..u(n-1)), wait for every UserJoined;
+//                                    ping: {request, response, everyMs} for a room with a heartbeat:
+//                                    a socket that sent nothing for everyMs sends `request`
 //   {op: "run",   key, warmupMs, durationMs, window}
 //   {op: "probe", key}               one Say alone: first and last delivery times
 //   {op: "close", key}               terminate the room's sockets
@@ -23,6 +32,7 @@ import WebSocket from "ws";
 const rooms = new Map(); // key → Room
 const TEXT = Buffer.from('"text":"b');
 const USER_JOINED = Buffer.from('"_tag":"UserJoined"');
+const RUNTIME = Buffer.from('{"$rooms":');
 const now = () => performance.now();
 
 class Room {
@@ -38,12 +48,46 @@ class Room {
     this.onComplete = null; // (seq, sentAt, doneAt)
     this.onFirst = null; // (seq, t) for probes
     this.delivered = 0; // Message frames received, all sockets
-    this.strays = 0; // frames that are neither bench Messages nor UserJoined
+    this.strays = 0; // frames that are neither bench Messages nor UserJoined (UserLeft, Typing)
+    this.runtime = 0; // runtime frames ({"$rooms":...}: Presence, PresenceDiff, ...)
+    this.pongs = 0; // heartbeat answers
+    this.ping = null; // {request, response: Buffer, everyMs}, or null
+    this.lastSent = []; // per socket: when it last sent a frame (for the heartbeat)
+    this.pinger = null;
+  }
+
+  // Keeps every socket of a room with a heartbeat from going stale: each
+  // one that sent nothing for `everyMs` sends the heartbeat request, which
+  // the platform answers without waking the room.
+  keepAlive({ request, response, everyMs }) {
+    this.ping = { request, response: Buffer.from(response), everyMs };
+    this.pinger = setInterval(() => {
+      const t = now();
+      for (let i = 0; i < this.sockets.length; i++) {
+        const last = this.lastSent[i];
+        if (last === undefined) this.lastSent[i] = t; // opened since the last look
+        if (last === undefined || t - last < everyMs) continue;
+        this.lastSent[i] = t;
+        try {
+          this.sockets[i].send(request);
+        } catch {
+          // Closing; reported by its close event.
+        }
+      }
+    }, Math.max(250, everyMs / 4));
   }
 
   // Called for every frame on every socket of the room. A coalesced frame
   // (a JSON array of frames) holds several messages: each counts.
   frame(buf) {
+    if (buf[0] === 0x7b && buf[1] === 0x22 && buf[2] === 0x24 && buf.subarray(0, RUNTIME.length).equals(RUNTIME)) {
+      this.runtime++;
+      return;
+    }
+    if (this.ping && buf.equals(this.ping.response)) {
+      this.pongs++;
+      return;
+    }
     let i = buf.indexOf(TEXT);
     if (i < 0) {
       let j = buf.indexOf(USER_JOINED);
@@ -78,7 +122,9 @@ class Room {
   say() {
     const seq = ++this.seq;
     const ws = this.sockets[seq % this.n];
-    this.sent.set(seq, now());
+    const t = now();
+    this.sent.set(seq, t);
+    if (this.ping) this.lastSent[seq % this.n] = t;
     this.says++;
     ws.send(`{"_tag":"Say","text":"b${seq}"}`);
     return seq;
@@ -109,10 +155,11 @@ async function waitFor(pred, timeoutMs, what) {
 // `first`: the first user's number (u<first>...), when several processes
 // share one room; `wait: false` returns once the sockets are open, without
 // waiting for the n(n-1)/2 UserJoined frames of a room this process holds alone.
-async function open({ key, url, n, first = 0, wait = true }) {
+async function open({ key, url, n, first = 0, wait = true, ping = null }) {
   const room = new Room(key, n);
   rooms.set(key, room);
   const t0 = now();
+  if (ping) room.keepAlive(ping); // before the sockets open: a 1,000-socket join takes a while
   // A few upgrades in flight at once; the room handles them one by one anyway.
   const CONCURRENCY = 16;
   for (let i = 0; i < n; i += CONCURRENCY) {
@@ -210,6 +257,8 @@ async function run({ key, warmupMs, durationMs, window }) {
     lat,
     clientCpu: (cpu1.user + cpu1.system) / 1e6 / seconds, // cores busy
     strays: room.strays,
+    runtime: room.runtime,
+    pongs: room.pongs,
   };
 }
 
@@ -238,6 +287,7 @@ function close({ key }) {
   const room = rooms.get(key);
   if (!room) return {};
   room.closing = true;
+  clearInterval(room.pinger);
   for (const ws of room.sockets) ws.terminate();
   rooms.delete(key);
   return { says: room.says };

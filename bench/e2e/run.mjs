@@ -71,6 +71,12 @@ const windowFor = (n) => WINDOW[n] ?? Math.max(2, Math.round(160 / n));
 // enough in flight to fill its windows (the latency then includes the wait).
 let SATURATE = { "durable-rooms-coalesced": 24 };
 const inFlight = (room, n, window) => window * (SATURATE[room] ?? 1);
+// Rooms with a heartbeat close a socket that sent nothing for 60 s
+// (chat::options()): in a room of 1,000, most sockets send no Say for
+// minutes, so the client pings each one silent for 20 s (a third of the
+// timeout, as docs/PROTOCOL.md advises); the platform answers without waking
+// the room.
+const PING = { "durable-rooms-full": { request: "ping", response: "pong", everyMs: 20_000 } };
 
 export class ClientProc {
   constructor() {
@@ -234,7 +240,7 @@ export async function runE2E(args) {
       const ws = server.url.replace(/^http/, "ws");
       log(`\n== ${n} sockets in one room (${window} Says in flight) ==`);
       for (const room of args.rooms) {
-        const r = await client.call("open", { key: `${room}/${n}`, url: `${ws}/ws/${room}/bench-${n}`, n });
+        const r = await client.call("open", { key: `${room}/${n}`, url: `${ws}/ws/${room}/bench-${n}`, n, ping: PING[room] ?? null });
         log(`  joined ${room.padEnd(14)} ${n} sockets in ${f(r.ms)} ms`);
       }
       // Warm every room once per socket count, long enough for V8 to tier

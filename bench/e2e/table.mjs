@@ -1,6 +1,6 @@
 // The end-to-end table and the RESULT lines, shared by run.mjs and report.mjs.
 
-export const ROOMS = ["durable-rooms", "durable-rooms-coalesced", "plain-js", "partyserver", "effect-schema", "floor"];
+export const ROOMS = ["durable-rooms", "durable-rooms-coalesced", "durable-rooms-full", "plain-js", "partyserver", "effect-schema", "floor"];
 
 export const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 

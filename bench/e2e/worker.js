@@ -1,10 +1,14 @@
-// The bench worker: four chat rooms with the same semantics, side by side in
+// The bench worker: six chat rooms with the same semantics, side by side in
 // one workerd, each on its own Durable Object class (SQLite-backed), and the
 // floor, which does the least any room can:
 //
 //   durable-rooms   the chat example: the real shim and the Wasm core
 //   durable-rooms-coalesced  the same with coalesced delivery (20 ms window):
 //                   what each socket is owed leaves as one JSON array
+//   durable-rooms-full  the chat example as it deploys (chat::Chat: presence,
+//                   resume, the heartbeat), budgets off: each frame carries
+//                   "$seq", joins and leaves also send Presence/PresenceDiff
+//                   runtime frames, "ping" is answered "pong" by the platform
 //   plain-js        hand-written JSON.parse + checks, hibernatable sockets
 //   partyserver     a PartyServer `Server` with hibernation on
 //   effect-schema   like plain-js, but decoding and encoding with Effect Schema
@@ -31,7 +35,7 @@ import { DurableObject } from "cloudflare:workers";
 import { Server } from "partyserver";
 import wasm from "../../dist/wasm-bench/core.wasm";
 import factory from "../../dist/wasm-bench/core.mjs";
-import { roomNames } from "../../dist/wasm-bench/rooms.meta.js";
+import { heartbeats, roomNames } from "../../dist/wasm-bench/rooms.meta.js";
 import coalescedWasm from "../../dist/wasm-bench-coalesced/core.wasm";
 import coalescedFactory from "../../dist/wasm-bench-coalesced/core.mjs";
 import { makeRooms } from "../../shim/index.js";
@@ -42,6 +46,7 @@ const MAX_FRAME = 1 << 20; // the chat example's limit (rooms_max_frame)
 const constructed = {
   "durable-rooms": 0,
   "durable-rooms-coalesced": 0,
+  "durable-rooms-full": 0,
   "plain-js": 0,
   partyserver: 0,
   "effect-schema": 0,
@@ -56,7 +61,9 @@ const answerable = (code) =>
 
 // ---- 1. durable-rooms ---------------------------------------------------------
 
-const rooms = makeRooms({ wasm, factory, roomNames, binding: "ROOMS" });
+// heartbeats: chat-full's ping/pong, set as its object is constructed (as the
+// example worker does), not only once its core is up.
+const rooms = makeRooms({ wasm, factory, roomNames, heartbeats, binding: "ROOMS" });
 
 export class RoomsDO extends rooms.DO {
   constructor(ctx, env) {
@@ -71,6 +78,14 @@ export class QuietRoomsDO extends rooms.DO {
   constructor(ctx, env) {
     super(ctx, env);
     constructed["durable-rooms-quiet"]++;
+  }
+}
+
+// The same module's "chat-full" room (the example's own declaration).
+export class FullRoomsDO extends rooms.DO {
+  constructor(ctx, env) {
+    super(ctx, env);
+    constructed["durable-rooms-full"]++;
   }
 }
 
@@ -356,14 +371,17 @@ export default {
     switch (room) {
       case "durable-rooms":
       case "durable-rooms-quiet":
-      case "durable-rooms-coalesced": {
+      case "durable-rooms-coalesced":
+      case "durable-rooms-full": {
         const userId = url.searchParams.get("userId") || "anon";
         const chat =
           room === "durable-rooms"
             ? rooms.client(env.ROOMS).room("chat")
             : room === "durable-rooms-quiet"
               ? rooms.client(env.ROOMS_QUIET).room("chat-quiet")
-              : coalesced.client(env.COALESCED).room("chat");
+              : room === "durable-rooms-full"
+                ? rooms.client(env.ROOMS_FULL).room("chat-full")
+                : coalesced.client(env.COALESCED).room("chat");
         if (!upgrade) return Response.json(await chat.getState(id));
         return chat.upgrade(id, request, {
           connection: { id: userId, tags: [`user:${userId}`], initialState: { userId, joinedAt: Date.now() } },

@@ -5,7 +5,10 @@
 //   chat-quiet  the same room with joins and leaves unannounced, for the
 //               scale row (bench/e2e/scale.mjs): 10,000 announced joins are
 //               50 million frames, which would measure the join storm alone
-// both with the budgets off. A benchmark socket sends far more frames per
+//   chat-full   the example's own room (chat::Chat: presence, resume and the
+//               heartbeat of chat::options()) under a name of its own,
+//               chat::FullChat: what a deployed chat room costs
+// all three with the budgets off. A benchmark socket sends far more frames per
 // second than any chat user, and the example's own registration
 // (wasm/examples/app.cpp) keeps the limits a real deployment wants; the
 // rooms it is compared with have no limits either.
@@ -37,5 +40,8 @@ ROOMS_MODULE([] {
   rooms::Registry reg;
   reg.add<chat::PlainChat>(chat::handlers<chat::PlainChat>(), noBudgets());
   reg.add<QuietChat>({.onEvent = rooms::dispatch(onSay, onTyping)}, noBudgets());
+  rooms::RoomOptions full = noBudgets();
+  full.heartbeat = chat::options().heartbeat;
+  reg.add<chat::FullChat>(chat::handlers<chat::FullChat>(), full);
   return reg;
 }());

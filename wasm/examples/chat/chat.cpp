@@ -7,7 +7,7 @@ using rooms::Task;
 
 namespace {
 
-// Each handler takes `auto& ctx`: a RoomCtx<Chat> or a RoomCtx<PlainChat>.
+// Each handler takes `auto& ctx`: a RoomCtx<Chat>, <PlainChat> or <FullChat>.
 
 // The room is created by its first use: a connection or a direct Say.
 Status initialise(auto& ctx) { return ctx.recall() ? Status{} : ctx.save({ctx.now(), 0}); }
@@ -54,5 +54,6 @@ rooms::Handlers<Room> handlers() {
 }
 template rooms::Handlers<Chat> handlers<Chat>();
 template rooms::Handlers<PlainChat> handlers<PlainChat>();
+template rooms::Handlers<FullChat> handlers<FullChat>();
 
 }  // namespace chat

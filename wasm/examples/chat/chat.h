@@ -48,8 +48,13 @@ using Chat = rooms::Room<"chat", State, Connection, Event, Broadcast, rooms::Pre
 // The spec's chat room as it stands, without either: what bench/ serves,
 // like for like with the hand-written JS room it is compared with.
 using PlainChat = rooms::Room<"chat", State, Connection, Event, Broadcast>;
+// Chat itself under another name, for bench/ (whose module already serves
+// PlainChat as "chat"): the example's room as it deploys, presence, resume
+// and (registered with options()' heartbeat) the heartbeat.
+using FullChat = rooms::Room<"chat-full", State, Connection, Event, Broadcast, rooms::Presence<&online, &userKey>,
+                             rooms::Resume>;
 
-// The handlers, for either declaration (defined in chat.cpp for both).
+// The handlers, for any of the three declarations (defined in chat.cpp for each).
 template <class Room = Chat>
 rooms::Handlers<Room> handlers();
 // The heartbeat (`ping` answered `pong` without waking the room; sockets
