@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/host.h"
+#include "runtime/instance.h"
 #include "rooms/limits.h"
 
 class BenchHost final : public rooms::Host {

@@ -1,7 +1,7 @@
 // One chat Say through the core natively, for a profiler (the figures in
 // BENCHMARKS.md "Where the time goes"). Not part of the CMake build:
 //
-//   g++ -O2 -g -std=c++20 -Iwasm/core -Iwasm/examples -Ibuild/release/durable_rooms_vendor wasm/examples/app.cpp \
+//   g++ -O2 -g -std=c++20 -Iwasm/core/include -Iwasm/core/src -Iwasm/examples -Ibuild/release/durable_rooms_vendor wasm/examples/app.cpp \
 //       bench/profile/core_event.cpp build/release/librooms_app.a build/release/libdurable_rooms_core.a \
 //       -o /tmp/core_event
 //   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out /tmp/core_event 100 20000
