@@ -167,8 +167,7 @@ export class Core {
         case EffectKind.Accept: {
           const req = r.u32();
           const slot = r.u32();
-          const tags = [];
-          for (let n = r.u32(); n > 0; n--) tags.push(r.str());
+          const tags = r.strs();
           out.push({ kind, req, slot, tags, text: r.str() });
           break;
         }
@@ -253,6 +252,12 @@ class BatchReader {
     const v = this.dv.getFloat64(this.p, true);
     this.p += 8;
     return v;
+  }
+  // A count, then that many strings.
+  strs() {
+    const out = [];
+    for (let n = this.u32(); n > 0; n--) out.push(this.str());
+    return out;
   }
   str() {
     const n = this.u32();

@@ -60,8 +60,7 @@ export class EffectApplier {
         case EffectKind.Accept: {
           const req = r.u32();
           const slot = r.u32();
-          const tags = [];
-          for (let n = r.u32(); n > 0; n--) tags.push(r.str());
+          const tags = r.strs();
           this.claim();
           this.sockets.accept(this.requests.socket(req), slot, tags, r.str());
           break;
