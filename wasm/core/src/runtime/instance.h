@@ -164,10 +164,8 @@ class Runtime final : public RoomInstanceBase, public CallSink {
     out_->log(level, text() + note);
   }
 
-  // The running flight's context (the facades' calls come from it).
-  struct Flight;
-
  private:
+  struct Flight;  // one running handler (runtime.cpp)
   struct Crossing;
   struct Due;
   struct Waiting {

@@ -728,8 +728,8 @@ void Runtime::getConnections(std::uint32_t req, std::optional<std::string_view> 
   json::Writer w(buf);
   w.StartArray();
   if (slots) {
-    const std::vector<std::uint32_t> list = *slots;
-    for (auto s : list) {
+    // Reading a state may index its topics, never its tags or the order.
+    for (auto s : *slots) {
       ConnRecord& c = *t.bySlot(s);
       w.StartObject();
       w.Key("id");
