@@ -3,7 +3,7 @@
 //
 // Each call writes its text into the core's input buffer with
 // TextEncoder.encodeInto, crosses into Wasm once, and reads the effect batch
-// the core left in linear memory (layout: wasm/core/rooms/effects.h).
+// the core left in linear memory (layout: wasm/core/src/runtime/effects.h).
 
 import { EffectKind, HostOp } from "./wire.js";
 
@@ -15,7 +15,7 @@ const decoder = new TextDecoder();
 // `host`: what the core may read from the platform, {randomId(),
 // load(key), loadConnections(), loadAttachment(slot), env(key),
 // autoResponseTime(slot)}, each answering a string or null (rooms::Host,
-// wasm/core/rooms/host.h).
+// wasm/core/src/runtime/host.h).
 export async function loadCore(wasmModule, factory, host) {
   const mod = await factory({
     host: hostTable(host),
